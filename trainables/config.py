@@ -1,0 +1,193 @@
+"""TrialConfig: the validated, nested configuration of one run, and its flat dotted-key form.
+
+Every value a user can set is checked here, at the boundary, so that the engine and the plug-ins can
+assume valid input. Names (dataset, encoder, method, strategies) are checked against their registries.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trainables.errors import ConfigError
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatasetConfig(Section):
+    """Which data to cluster and where it lives on disk."""
+
+    name: str = "digits"
+    root: Path | None = None
+    image_size: int | None = Field(default=None, gt=0)
+    download: bool = False
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EncoderConfig(Section):
+    """The backbone, its stem and the pre-trained checkpoint to load."""
+
+    arch: str = "small_cnn"
+    checkpoint: Path | None = None
+    stem: Literal["cifar", "imagenet"] = "cifar"
+    stem_padding: int = Field(default=1, ge=0)
+
+
+class MethodConfig(Section):
+    """The baseline and its own hyper-parameters (validated by the method's ``Params`` model)."""
+
+    name: str = "scan"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class InitConfig(Section):
+    """How the clustering head is initialised (method.md, DACHI)."""
+
+    strategy: str = "random"
+    alpha: float = 2.0
+    k: int = 10
+    kmeans_restarts: int = Field(default=5, ge=1)
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha_finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError(f"init.alpha must be a finite number, but got {value}")
+        return value
+
+    @field_validator("k")
+    @classmethod
+    def _k_positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"init.k must be >= 1, but got {value}")
+        return value
+
+
+class SelectionConfig(Section):
+    """Which samples are trained on each epoch (method.md, DSS and alternatives)."""
+
+    strategy: str = "none"
+    epsilon: float = 0.1
+    ratio: float = 0.1
+    priority: bool = False
+
+    @field_validator("epsilon")
+    @classmethod
+    def _epsilon_non_negative(cls, value: float) -> float:
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"selection.epsilon must be a finite number >= 0, but got {value}")
+        return value
+
+    @field_validator("ratio")
+    @classmethod
+    def _ratio_in_unit_interval(cls, value: float) -> float:
+        if not 0 <= value < 1:
+            raise ValueError(f"selection.ratio must lie in [0, 1), but got {value}")
+        return value
+
+
+class EarlyStopConfig(Section):
+    """Label-free early stopping from the pruning curve; ``patience=None`` disables it."""
+
+    patience: int | None = Field(default=None, ge=1)
+
+
+class TrainConfig(Section):
+    """Optimisation, seeding, device and bookkeeping of one trial."""
+
+    epochs: int = Field(default=100, ge=1)
+    batch_size: int = Field(default=256, ge=2)
+    score_batch_size: int = Field(default=1024, ge=1)
+    lr_head: float = Field(default=1e-4, gt=0)
+    lr_backbone: float = Field(default=5e-5, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    seed: int = 0
+    device: str = "auto"
+    eval_every: int = Field(default=1, ge=1)
+    checkpoint_every: int = Field(default=1, ge=1)
+    encoder_mode: Literal["finetune", "frozen"] = "finetune"
+    num_workers: int = Field(default=0, ge=0)
+
+
+class TrialConfig(Section):
+    """Everything one trial needs; flattened to dotted keys for Ray and MLflow."""
+
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    method: MethodConfig = Field(default_factory=MethodConfig)
+    init: InitConfig = Field(default_factory=InitConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    early_stop: EarlyStopConfig = Field(default_factory=EarlyStopConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    cache_dir: Path = Path("~/.cache/dcsweep")
+
+    @model_validator(mode="after")
+    def _names_are_registered(self) -> TrialConfig:
+        from trainables.data import DATASETS
+        from trainables.methods import METHODS
+        from trainables.models import ENCODERS
+        from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
+
+        for registry, name in [
+            (DATASETS, self.dataset.name),
+            (ENCODERS, self.encoder.arch),
+            (METHODS, self.method.name),
+            (INIT_STRATEGIES, self.init.strategy),
+            (SELECTION_STRATEGIES, self.selection.strategy),
+        ]:
+            registry.get(name)
+        return self
+
+
+def parse_trial_config(data: dict[str, Any]) -> TrialConfig:
+    """Validate a nested (or dotted-key) dict into a TrialConfig; raises ConfigError on one line."""
+    nested = unflatten(data) if any("." in key for key in data) else data
+    try:
+        return TrialConfig.model_validate(nested)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming the first bad key, the value given and what is allowed."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "config"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"unknown key {key!r}; remove it or check its spelling"
+    return f"{key}: {message} (got {first.get('input')!r})"
+
+
+def flatten(config: TrialConfig | dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {"init.alpha": 2.0, ...}; paths become strings."""
+    data = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, prefix=f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"init.alpha": 2.0} -> {"init": {"alpha": 2.0}}; nested dict values are merged."""
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        *parents, leaf = dotted.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf].update(value)
+        else:
+            node[leaf] = value
+    return nested

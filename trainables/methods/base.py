@@ -1,0 +1,119 @@
+"""The contract every baseline implements; the epoch loop, DSS, evaluation and checkpoints are shared.
+
+A method owns its encoder and heads (it is an ``nn.Module``) and knows three things the engine does not:
+how to initialise its head from features, how to compute its loss on a batch, and how to predict.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor, nn
+
+from trainables.config import TrialConfig
+
+
+class MethodParams(BaseModel):
+    """Base of each method's own hyper-parameters (``method.params`` in the config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Batch:
+    """One mini-batch: ``views`` maps a view name ('val', 'weak', 'strong') to a [B, ...] tensor."""
+
+    views: dict[str, Tensor]
+    index: Tensor  # [B] dataset indices, int64
+    label: Tensor  # [B] ground truth; never used for training
+
+
+@dataclass
+class StepOutput:
+    """What a training (or scoring) step returns.
+
+    ``loss`` is the scalar to back-propagate. The per-sample tensors are detached:
+    ``sample_loss`` [B] is the method's own loss of each sample, ``p_weak`` and ``p_strong`` [B, K]
+    the predicted distributions of the weak and strong views, or None where the step does not compute
+    them (the engine then scores them itself).
+    """
+
+    loss: Tensor
+    sample_loss: Tensor
+    p_weak: Tensor | None = None
+    p_strong: Tensor | None = None
+
+
+class ClusteringMethod(nn.Module, ABC):
+    """A deep-clustering baseline behind one small interface.
+
+    Subclasses set ``name``, ``Params`` (a MethodParams model), ``train_views`` (the views the
+    training step reads) and optionally ``dataset_defaults`` ({dataset name: params overrides}
+    from baselines.md), and implement the abstract methods.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type[MethodParams]] = MethodParams
+    train_views: ClassVar[tuple[str, ...]] = ("weak", "strong")
+    dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):
+        super().__init__()
+        self.config = config
+        self.params = self.resolve_params(config)
+        self.encoder = encoder
+        self.num_clusters = num_clusters
+        self.feature_dim = feature_dim
+
+    @classmethod
+    def resolve_params(cls, config: TrialConfig) -> MethodParams:
+        """Method defaults, overridden by the dataset's defaults, overridden by ``method.params``."""
+        merged = {**cls.dataset_defaults.get(config.dataset.name, {}), **config.method.params}
+        return cls.Params.model_validate(merged)
+
+    @classmethod
+    def build(cls, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):
+        """Construct the method with its heads; the head is initialised later by ``init_head``."""
+        return cls(config, encoder, num_clusters, feature_dim)
+
+    def prepare(self, features: np.ndarray) -> None:
+        """Hook run once on the pre-trained [N, D] features before training (e.g. SCAN mines neighbours)."""
+
+    @abstractmethod
+    def init_head(self, features: np.ndarray, initializer: Any) -> None:
+        """Initialise the layer(s) that output K clusters from [N, D] pre-trained features.
+
+        ``initializer`` is a ``trainables.plugins.HeadInitializer``; ``initializer.centres(x, n, seed)``
+        returns [n, d] centres of ``x`` (or None for ``random``: keep the method's own default).
+        """
+
+    @abstractmethod
+    def train_step(self, batch: Batch) -> StepOutput:
+        """Loss of one batch of retained samples, with per-sample outputs for the selection plug-in."""
+
+    def score_step(self, batch: Batch) -> StepOutput:
+        """Per-sample outputs of excluded samples, without gradients; defaults to the training step."""
+        with torch.no_grad():
+            return self.train_step(batch)
+
+    @abstractmethod
+    def predict(self, batch: Batch) -> Tensor:
+        """Cluster probabilities [B, K] of the 'val' view (eval mode)."""
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained at ``train.lr_head``: everything but the encoder."""
+        encoder_ids = {id(p) for p in self.encoder.parameters()}
+        return [p for p in self.parameters() if id(p) not in encoder_ids]
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Optimiser parameter groups: the head, plus the encoder when it is fine-tuned."""
+        train = self.config.train
+        groups = [{"params": self.head_parameters(), "lr": train.lr_head}]
+        if train.encoder_mode == "finetune" and train.lr_backbone > 0:
+            groups.append({"params": list(self.encoder.parameters()), "lr": train.lr_backbone})
+        return groups

@@ -1,0 +1,5 @@
+"""Encoders chosen by name (``ENCODERS.get("resnet18")``), heads and checkpoint loading."""
+
+from trainables.registry import Registry
+
+ENCODERS: Registry = Registry("encoder")

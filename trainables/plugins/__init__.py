@@ -1,0 +1,6 @@
+"""Plug-ins chosen by name: head initialisers (``INIT_STRATEGIES``) and sample selectors (``SELECTION_STRATEGIES``)."""
+
+from trainables.registry import Registry
+
+INIT_STRATEGIES: Registry = Registry("init strategy")
+SELECTION_STRATEGIES: Registry = Registry("selection strategy")
