@@ -1,0 +1,33 @@
+# The README's two set-up commands: `make demo` (the quickstart sweep on bundled digits) and `make test`.
+# Each creates .venv if it is missing and installs the project into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORKDIR ?= runs/demo
+ENCODER := $(WORKDIR)/encoders/digits_small_cnn.ckpt
+PRETRAIN_EPOCHS ?= 30
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+$(ENCODER): | $(STAMP)
+	$(BIN)/dcsweep pretrain --dataset digits --arch small_cnn --epochs $(PRETRAIN_EPOCHS) --out $(ENCODER)
+
+demo: $(STAMP) $(ENCODER)
+	$(BIN)/dcsweep run quickstart --workdir $(WORKDIR)
+	$(BIN)/dcsweep report quickstart --workdir $(WORKDIR)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(WORKDIR)
