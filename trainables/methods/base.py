@@ -7,6 +7,7 @@ how to initialise its head from features, how to compute its loss on a batch, an
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -22,6 +23,23 @@ class MethodParams(BaseModel):
     """Base of each method's own hyper-parameters (``method.params`` in the config)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+ViewSource = Callable[[Tensor, str], Tensor]
+"""``view_source(indices [n] int64, view name) -> [n, ...]`` freshly transformed views of dataset samples."""
+
+
+def dataset_view_source(dataset: Any) -> ViewSource:
+    """A ViewSource over a dataset with ``with_views(views)`` and ``dataset[i] -> (views dict, index, label)``."""
+    per_view: dict[str, Any] = {}
+
+    def load(indices: Tensor, view: str) -> Tensor:
+        if view not in per_view:
+            per_view[view] = dataset.with_views((view,))
+        source = per_view[view]
+        return torch.stack([source[int(i)][0][view] for i in indices.tolist()])
+
+    return load
 
 
 @dataclass
@@ -69,6 +87,7 @@ class ClusteringMethod(nn.Module, ABC):
         self.encoder = encoder
         self.num_clusters = num_clusters
         self.feature_dim = feature_dim
+        self.view_source: ViewSource | None = None
 
     @classmethod
     def resolve_params(cls, config: TrialConfig) -> MethodParams:
@@ -83,6 +102,14 @@ class ClusteringMethod(nn.Module, ABC):
 
     def prepare(self, features: np.ndarray) -> None:
         """Hook run once on the pre-trained [N, D] features before training (e.g. SCAN mines neighbours)."""
+
+    def attach_view_source(self, view_source: ViewSource) -> None:
+        """Hook the engine calls once before training so a method can load samples outside the batch.
+
+        SCAN needs the strong view of each anchor's neighbour; the engine passes
+        ``dataset_view_source(dataset)``. Methods that only read the batch ignore it.
+        """
+        self.view_source = view_source
 
     @abstractmethod
     def init_head(self, features: np.ndarray, initializer: Any) -> None:
