@@ -1,0 +1,111 @@
+"""Dynamic sample selection by second-difference stability (method.md, DSS, and the ``loss`` variant).
+
+After epoch t, with a per-sample signal x (S = cos(P^w, P^s) for ``dss``, the per-sample loss for
+``loss``) and pseudo-labels l of the last three epochs:
+
+    D2_i = x^(t) - 2 x^(t-1) + x^(t-2)
+    stable_i = |D2_i| < epsilon  and  l^(t) == l^(t-1) == l^(t-2)
+
+Stable samples are excluded from epoch t + 1; all others, including previously excluded samples that
+became unstable, are trained. Until three values exist D2 is undefined, so nothing is excluded in
+epochs 1-3; a sample with a NaN value (not seen) in the window is never stable.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+
+from trainables.config import SelectionConfig
+from trainables.plugins import SELECTION_STRATEGIES
+from trainables.plugins.base import SampleScores, SampleSelector
+
+WINDOW = 3
+PRIORITY_FLOOR = 0.01  # share of the mean |D2| added to every sample's sampling mass
+
+
+class StabilitySelector(SampleSelector):
+    """Excludes samples whose signal has a flat second difference and whose pseudo-label is steady.
+
+    Subclasses name the signal (``signal``) and the key its mean |D2| is logged under
+    (``d2_summary_key``). With ``config.priority``, ``retained`` samples the retained set with
+    replacement, with probability proportional to |D2_i| plus a small floor.
+    """
+
+    d2_summary_key: str
+
+    def __init__(self, config: SelectionConfig, num_samples: int, seed: int) -> None:
+        super().__init__(config, num_samples, seed)
+        self.values = np.full((WINDOW, num_samples), np.nan)  # row -1 is the latest epoch
+        self.labels = np.full((WINDOW, num_samples), -1, dtype=np.int64)
+        self.d2 = np.full(num_samples, np.nan)
+
+    @abstractmethod
+    def signal(self, scores: SampleScores) -> np.ndarray:
+        """[N] per-sample value whose second difference measures stability."""
+
+    def update(self, epoch: int, scores: SampleScores) -> None:
+        self.values = np.vstack([self.values[1:], np.asarray(self.signal(scores), dtype=np.float64)])
+        self.labels = np.vstack([self.labels[1:], np.asarray(scores.pseudo_label, dtype=np.int64)])
+        self.d2 = self.values[2] - 2.0 * self.values[1] + self.values[0]
+        flat = np.abs(self.d2) < self.config.epsilon  # False where D2 is NaN
+        steady_label = (self.labels[2] == self.labels[1]) & (self.labels[1] == self.labels[0])
+        self.excluded = flat & steady_label
+
+    def retained(self, epoch: int, rng: np.random.Generator) -> np.ndarray:
+        """Indices to train on; with ``priority``, drawn with replacement with mass ~ |D2_i| + floor.
+
+        A retained sample with undefined D2 gets the largest defined |D2| (unknown counts as
+        unstable); before any D2 exists the draw is uniform.
+        """
+        if not self.config.priority:
+            return super().retained(epoch, rng)
+        indices = np.flatnonzero(~self.excluded)
+        if indices.size == 0:
+            return indices
+        mass = np.abs(self.d2[indices])
+        defined = np.isfinite(mass)
+        mass[~defined] = mass[defined].max() if defined.any() else 0.0
+        mass += PRIORITY_FLOOR * mass.mean() + 1e-12
+        return rng.choice(indices, size=indices.size, replace=True, p=mass / mass.sum())
+
+    def summary(self) -> dict[str, float]:
+        defined = np.isfinite(self.d2)
+        mean_abs_d2 = float(np.abs(self.d2[defined]).mean()) if defined.any() else 0.0
+        return {**super().summary(), self.d2_summary_key: mean_abs_d2}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "values": self.values.copy(),
+            "labels": self.labels.copy(),
+            "d2": self.d2.copy(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.values = np.asarray(state["values"], dtype=np.float64).copy()
+        self.labels = np.asarray(state["labels"], dtype=np.int64).copy()
+        self.d2 = np.asarray(state["d2"], dtype=np.float64).copy()
+
+
+@SELECTION_STRATEGIES.register("dss")
+class DynamicSampleSelection(StabilitySelector):
+    """DSS: stability of the weak/strong consistency S_i = cos(P^w_i, P^s_i)."""
+
+    d2_summary_key = "mean_abs_d2s"
+
+    def signal(self, scores: SampleScores) -> np.ndarray:
+        return scores.consistency
+
+
+@SELECTION_STRATEGIES.register("loss")
+class LossStabilitySelection(StabilitySelector):
+    """The paper's loss-based comparison: the same rule on the per-sample training loss L_i."""
+
+    d2_summary_key = "mean_abs_d2l"
+
+    def signal(self, scores: SampleScores) -> np.ndarray:
+        return scores.loss
