@@ -3,3 +3,5 @@
 from trainables.registry import Registry
 
 ENCODERS: Registry = Registry("encoder")
+
+from trainables.models import encoders  # noqa: E402,F401  (registers the encoders)
