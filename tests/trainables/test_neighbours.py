@@ -1,0 +1,107 @@
+"""faiss k-NN, seeded k-means and density regions, checked against brute-force NumPy and scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+from trainables.density import HIGH, LOW, MEDIUM, density_regions
+from trainables.errors import DataError
+from trainables.neighbours import kmeans, knn
+
+
+def brute_force_distances(x: np.ndarray) -> np.ndarray:
+    """[N, N] Euclidean distances in float64 with +inf on the diagonal (a point is not its own neighbour)."""
+    x = x.astype(np.float64)
+    distances = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1))
+    np.fill_diagonal(distances, np.inf)
+    return distances
+
+
+@pytest.mark.parametrize(("n", "dim", "k"), [(50, 3, 1), (80, 16, 7), (30, 2, 29)])
+def test_knn_l2_matches_brute_force(n: int, dim: int, k: int) -> None:
+    x = np.random.default_rng(n).normal(size=(n, dim)).astype(np.float32)
+    distances, indices = knn(x, k)
+    reference = brute_force_distances(x)
+    expected_indices = np.argsort(reference, axis=1, kind="stable")[:, :k]
+    np.testing.assert_allclose(distances, np.take_along_axis(reference, expected_indices, 1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.sort(indices, axis=1), np.sort(expected_indices, axis=1))
+
+
+def test_knn_inner_product_matches_brute_force() -> None:
+    x = np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32)
+    scores, indices = knn(x, 4, metric="ip")
+    similarity = x.astype(np.float64) @ x.T.astype(np.float64)
+    np.fill_diagonal(similarity, -np.inf)
+    expected_indices = np.argsort(-similarity, axis=1, kind="stable")[:, :4]
+    np.testing.assert_allclose(scores, np.take_along_axis(similarity, expected_indices, 1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.sort(indices, axis=1), np.sort(expected_indices, axis=1))
+
+
+def test_knn_clips_k_and_handles_a_single_point() -> None:
+    x = np.random.default_rng(2).normal(size=(4, 3))
+    distances, indices = knn(x, 10)
+    assert distances.shape == indices.shape == (4, 3)
+    for row, neighbours in enumerate(indices):
+        assert sorted(neighbours) == sorted(set(range(4)) - {row})
+    distances, indices = knn(x[:1], 10)
+    assert distances.shape == indices.shape == (1, 0)
+
+
+def test_knn_never_returns_the_point_itself_among_duplicates() -> None:
+    x = np.repeat(np.random.default_rng(3).normal(size=(5, 2)), 3, axis=0)  # every point three times
+    distances, indices = knn(x, 2)
+    assert not (indices == np.arange(x.shape[0])[:, None]).any()
+    np.testing.assert_array_equal(distances, 0.0)
+    assert (indices // 3 == np.arange(x.shape[0])[:, None] // 3).all()
+
+
+def test_knn_rejects_misuse() -> None:
+    x = np.zeros((5, 2))
+    with pytest.raises(ValueError, match="k >= 1"):
+        knn(x, 0)
+    with pytest.raises(ValueError, match="metric"):
+        knn(x, 2, metric="cosine")
+    with pytest.raises(ValueError, match="2-D"):
+        knn(x.ravel(), 2)
+
+
+def blobs(seed: int, sizes: list[int], dim: int = 4, spread: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=spread, size=(len(sizes), dim))
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    return (centres[truth] + rng.normal(size=(truth.size, dim))).astype(np.float32), truth
+
+
+def test_kmeans_is_seeded_and_matches_scikit_learn() -> None:
+    x, truth = blobs(0, [30, 25, 40])
+    centres, labels = kmeans(x, 3, seed=7, restarts=3)
+    centres_again, labels_again = kmeans(x, 3, seed=7, restarts=3)
+    np.testing.assert_array_equal(labels, labels_again)
+    np.testing.assert_array_equal(centres, centres_again)
+    assert adjusted_rand_score(truth, labels) == pytest.approx(1.0)
+    reference = KMeans(3, init="k-means++", n_init=3, random_state=7).fit(x.astype(np.float64))
+    np.testing.assert_array_equal(labels, reference.labels_)
+    assert centres.dtype == np.float32 and labels.dtype == np.int64
+    nearest = ((x[:, None, :] - centres[None]) ** 2).sum(-1).argmin(axis=1)
+    np.testing.assert_array_equal(labels, nearest)
+
+
+def test_kmeans_rejects_more_clusters_than_samples() -> None:
+    with pytest.raises(DataError, match="cannot form 5 clusters from 3 samples"):
+        kmeans(np.zeros((3, 2)), 5, seed=0, restarts=1)
+
+
+@pytest.mark.parametrize("n", [60, 61, 62])
+def test_density_regions_rank_global_knn_distance_into_thirds(n: int) -> None:
+    x = np.random.default_rng(n).standard_t(df=3, size=(n, 3))
+    regions = density_regions(x, k=5)
+    mean_distance = np.sort(brute_force_distances(x), axis=1)[:, :5].mean(axis=1)
+    order = np.argsort(mean_distance, kind="stable")
+    expected = np.empty(n, dtype=np.int64)
+    for region, chunk in zip((HIGH, MEDIUM, LOW), np.array_split(order, 3)):
+        expected[chunk] = region
+    np.testing.assert_array_equal(np.bincount(regions, minlength=3), np.bincount(expected, minlength=3))
+    np.testing.assert_array_equal(regions, expected)
