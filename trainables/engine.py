@@ -1,0 +1,466 @@
+"""The epoch loop shared by every method: train on the retained samples, score the rest, evaluate.
+
+Where each per-sample output comes from (method.md, DSS):
+- trained samples: ``sample_loss``, ``p_weak`` and ``p_strong`` come from the training step's own forward
+  passes; if the step returns None for the distributions, they are completed after training by a no-grad,
+  eval-mode ``method.predict`` on the sample's weak and strong views (counted as scoring time);
+- samples not trained this epoch (excluded, or not drawn by a prioritised selector): a no-grad, eval-mode
+  ``method.score_step`` in batches of ``train.score_batch_size`` (again completed by ``predict`` on the weak and
+  strong views if the step gives no distributions).
+Both passes run only when ``selector.needs_scores``. Evaluation is a separate eval-mode pass over the 'val' view.
+
+Randomness: at the start of epoch t every generator (Python, NumPy, torch, the selector's order generator and
+the DataLoader's) is seeded from (seed, t), so an epoch's result depends only on the state after epoch t-1;
+that is what makes resuming from a checkpoint bitwise exact on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from trainables.checkpointing import (
+    capture_rng_state,
+    check_fingerprint,
+    config_fingerprint,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from trainables.config import TrainConfig, TrialConfig
+from trainables.errors import CheckpointError, TrainingError
+from trainables.methods.base import Batch, ClusteringMethod, StepOutput
+from trainables.metrics import evaluate, hungarian_mapping, map_predictions
+from trainables.plugins.base import SampleScores, SampleSelector
+
+METRIC_KEYS = (
+    "epoch", "acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece", "pruned_frac", "pruned_acc",
+    "mean_abs_d2s", "loss", "train_time_s", "score_time_s", "eval_time_s", "samples_trained",
+)
+EVAL_KEYS = ("acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece")
+
+
+class EarlyStop(Protocol):
+    """What the engine needs from ``trainables.plugins.early_stop.PruningEarlyStop``."""
+
+    stop_epoch: int | None
+
+    def update(self, epoch: int, n_excluded: int) -> bool: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class TrialParts:
+    """Everything the epoch loop works on, built once per trial (``trainables.trial.assemble``).
+
+    ``train_set`` yields the method's training views plus 'weak' and 'strong'; ``val_set`` yields 'val'.
+    ``regions`` [N] holds "high" / "mid" / "low" density-region names, or is None.
+    """
+
+    method: ClusteringMethod
+    optimizer: torch.optim.Optimizer
+    selector: SampleSelector
+    early_stop: EarlyStop | None
+    train_set: Dataset
+    val_set: Dataset
+    targets: np.ndarray
+    regions: np.ndarray | None
+    device: torch.device
+
+
+@dataclass
+class EpochOutcome:
+    """One epoch's metrics row (keys ``METRIC_KEYS``) and whether early stopping fired."""
+
+    row: dict[str, float]
+    stop: bool
+
+
+def seed_epoch(seed: int, epoch: int) -> tuple[np.random.Generator, torch.Generator]:
+    """Seed Python, NumPy and torch from (seed, epoch); return fresh NumPy and torch generators for the epoch."""
+    sequence = np.random.SeedSequence([seed % 2**63, epoch])
+    global_seed, loader_seed = (int(v) for v in sequence.generate_state(2, dtype=np.uint64) % 2**63)
+    random.seed(global_seed)
+    np.random.seed(global_seed % 2**32)
+    torch.manual_seed(global_seed)
+    return np.random.default_rng(sequence), torch.Generator().manual_seed(loader_seed)
+
+
+def split_batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Split ``order`` into ceil(n / batch_size) batches of near-equal size (none larger than batch_size).
+
+    No sample is dropped and no batch is tiny (sizes differ by at most one), except that fewer than two
+    samples give no batch at all: batch statistics need two, and such a sample is scored instead.
+    """
+    if len(order) < 2:
+        return []
+    return np.array_split(order, math.ceil(len(order) / batch_size))
+
+
+def _seed_worker(worker_id: int) -> None:
+    """DataLoader worker init: NumPy and Python follow the worker's torch seed (set from the loader generator)."""
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+class _SampleOutputs:
+    """Per-sample outputs of one epoch, kept on the device and indexed by dataset index."""
+
+    def __init__(self, num_samples: int, device: torch.device) -> None:
+        self.loss = torch.full((num_samples,), math.nan, dtype=torch.float64, device=device)
+        self.consistency = torch.full_like(self.loss, math.nan)
+        self.pseudo_label = torch.full((num_samples,), -1, dtype=torch.int64, device=device)
+        self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
+
+    def record_loss(self, index: torch.Tensor, sample_loss: torch.Tensor) -> None:
+        self.loss[index] = sample_loss.detach().to(torch.float64)
+        self.seen[index] = True
+
+    def record_probabilities(self, index: torch.Tensor, p_weak: torch.Tensor, p_strong: torch.Tensor) -> None:
+        p_weak, p_strong = p_weak.detach().to(torch.float64), p_strong.detach().to(torch.float64)
+        self.consistency[index] = F.cosine_similarity(p_weak, p_strong, dim=1)
+        self.pseudo_label[index] = p_weak.argmax(dim=1)
+
+    def unseen(self) -> np.ndarray:
+        return torch.nonzero(~self.seen).flatten().cpu().numpy()
+
+    def lacking_probabilities(self) -> np.ndarray:
+        return torch.nonzero(self.seen & (self.pseudo_label < 0)).flatten().cpu().numpy()
+
+    def to_scores(self) -> SampleScores:
+        return SampleScores(
+            consistency=self.consistency.cpu().numpy(),
+            loss=self.loss.cpu().numpy(),
+            pseudo_label=self.pseudo_label.cpu().numpy(),
+        )
+
+
+class EpochEngine:
+    """Runs epochs of one trial over ``TrialParts``; its state (with the parts') resumes bitwise."""
+
+    def __init__(self, parts: TrialParts, train: TrainConfig, method_name: str) -> None:
+        self.parts = parts
+        self.train = train
+        self.method_name = method_name
+        self.num_samples = len(parts.targets)
+        self.pseudo_labels = np.full(self.num_samples, -1, dtype=np.int64)
+        self.probabilities: np.ndarray | None = None
+
+    def run_epoch(self, epoch: int, is_last: bool) -> EpochOutcome:
+        """Train, score, update the selector and early stop, and evaluate when due (always when last/stopping).
+
+        Raises:
+            TrainingError: the loss became NaN or infinite.
+        """
+        parts = self.parts
+        rng, loader_generator = seed_epoch(self.train.seed, epoch)
+        order = parts.selector.retained(epoch, rng)
+        outputs = _SampleOutputs(self.num_samples, parts.device)
+
+        start = self._clock()
+        loss, samples_trained = self._train(order, loader_generator, outputs, epoch)
+        train_time = self._clock() - start
+
+        start = self._clock()
+        if parts.selector.needs_scores:
+            self._score(outputs, loader_generator)
+        score_time = self._clock() - start
+
+        scores = outputs.to_scores()
+        known = scores.pseudo_label >= 0
+        self.pseudo_labels[known] = scores.pseudo_label[known]
+        parts.selector.update(epoch, scores)
+        n_excluded = int(parts.selector.excluded.sum())
+        stop = bool(parts.early_stop.update(epoch, n_excluded)) if parts.early_stop is not None else False
+
+        start = self._clock()
+        evaluated = epoch % self.train.eval_every == 0 or is_last or stop
+        metrics = self._evaluate() if evaluated else dict.fromkeys(EVAL_KEYS, math.nan)
+        eval_time = self._clock() - start if evaluated else 0.0
+
+        summary = parts.selector.summary()
+        row: dict[str, float] = {
+            "epoch": epoch,
+            **{key: float(metrics.get(key, math.nan)) for key in EVAL_KEYS},
+            "pruned_frac": float(summary.get("pruned_frac", parts.selector.excluded.mean())),
+            "pruned_acc": self._pruned_accuracy(parts.selector.excluded),
+            "mean_abs_d2s": float(summary.get("mean_abs_d2s", math.nan)),
+            "loss": loss,
+            "train_time_s": train_time,
+            "score_time_s": score_time,
+            "eval_time_s": eval_time,
+            "samples_trained": samples_trained,
+        }
+        return EpochOutcome(row=row, stop=stop)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Model, optimiser, selector, early-stop and engine state (pseudo-labels, last eval probabilities)."""
+        parts = self.parts
+        return {
+            "method": parts.method.state_dict(),
+            "optimizer": parts.optimizer.state_dict(),
+            "selector": parts.selector.state_dict(),
+            "early_stop": parts.early_stop.state_dict() if parts.early_stop is not None else None,
+            "pseudo_labels": self.pseudo_labels.copy(),
+            "probabilities": self.probabilities,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of ``state_dict``; shape or key mismatches raise from torch (callers wrap them)."""
+        parts = self.parts
+        parts.method.load_state_dict(state["method"])
+        parts.optimizer.load_state_dict(state["optimizer"])
+        parts.selector.load_state_dict(state["selector"])
+        if parts.early_stop is not None and state["early_stop"] is not None:
+            parts.early_stop.load_state_dict(state["early_stop"])
+        self.pseudo_labels = np.asarray(state["pseudo_labels"], dtype=np.int64).copy()
+        self.probabilities = state["probabilities"]
+
+    def _train(
+        self, order: np.ndarray, generator: torch.Generator, outputs: _SampleOutputs, epoch: int
+    ) -> tuple[float, int]:
+        """One pass of optimisation over ``order``; returns the sample-weighted mean loss and samples trained."""
+        method, optimizer = self.parts.method, self.parts.optimizer
+        self._set_train_mode()
+        total_loss = torch.zeros((), dtype=torch.float64, device=self.parts.device)
+        trained = 0
+        for batch in self._batches(self.parts.train_set, split_batches(order, self.train.batch_size), generator):
+            step = method.train_step(batch)
+            if not bool(torch.isfinite(step.loss)):
+                raise TrainingError(
+                    f"{self.method_name} loss became {float(step.loss.detach())} in epoch {epoch}; lower "
+                    "train.lr_head / train.lr_backbone or check the input data for NaN values"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            if step.loss.requires_grad:
+                step.loss.backward()
+                optimizer.step()
+            self._record(outputs, batch, step)
+            total_loss += step.loss.detach().to(torch.float64) * len(batch.index)
+            trained += len(batch.index)
+        return (float(total_loss) / trained if trained else math.nan), trained
+
+    def _score(self, outputs: _SampleOutputs, generator: torch.Generator) -> None:
+        """No-grad, eval-mode scoring of samples without outputs; completes missing distributions."""
+        method = self.parts.method
+        size = self.train.score_batch_size
+        unseen, lacking = outputs.unseen(), outputs.lacking_probabilities()
+        method.eval()
+        with torch.no_grad():
+            for batch in self._batches(self.parts.train_set, _chunks(unseen, size), generator):
+                step = method.score_step(batch)
+                self._record(outputs, batch, step)
+                if step.p_weak is None or step.p_strong is None:
+                    outputs.record_probabilities(batch.index, *self._predict_weak_strong(batch))
+            for batch in self._batches(self.parts.train_set, _chunks(lacking, size), generator):
+                outputs.record_probabilities(batch.index, *self._predict_weak_strong(batch))
+
+    @staticmethod
+    def _record(outputs: _SampleOutputs, batch: Batch, step: StepOutput) -> None:
+        """Keep the step's per-sample loss and, where it computed them, its distributions."""
+        outputs.record_loss(batch.index, step.sample_loss)
+        if step.p_weak is not None and step.p_strong is not None:
+            outputs.record_probabilities(batch.index, step.p_weak, step.p_strong)
+
+    def _predict_weak_strong(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """P^w and P^s from ``method.predict`` on the weak and strong views (caller sets eval mode, no grad)."""
+        method = self.parts.method
+        weak = method.predict(Batch(views={"val": batch.views["weak"]}, index=batch.index, label=batch.label))
+        strong = method.predict(Batch(views={"val": batch.views["strong"]}, index=batch.index, label=batch.label))
+        return weak, strong
+
+    def _evaluate(self) -> dict[str, float]:
+        """Eval-mode pass over the 'val' view; stores and scores the [N, K] probabilities."""
+        method = self.parts.method
+        probabilities = np.empty((self.num_samples, method.num_clusters), dtype=np.float32)
+        method.eval()
+        indices = np.arange(self.num_samples)
+        with torch.no_grad():
+            for batch in self._batches(self.parts.val_set, _chunks(indices, self.train.score_batch_size), None):
+                probabilities[batch.index.cpu().numpy()] = method.predict(batch).float().cpu().numpy()
+        self.probabilities = probabilities
+        return evaluate(self.parts.targets, probabilities, self.parts.regions)
+
+    def _pruned_accuracy(self, excluded: np.ndarray) -> float:
+        """Accuracy of the excluded samples' latest pseudo-labels under the Hungarian mapping of all samples.
+
+        NaN when nothing is excluded or some sample has no pseudo-label yet.
+        """
+        if not excluded.any() or (self.pseudo_labels < 0).any():
+            return math.nan
+        mapping = hungarian_mapping(self.parts.targets, self.pseudo_labels)
+        mapped = map_predictions(self.pseudo_labels, mapping)
+        return float(np.mean(mapped[excluded] == self.parts.targets[excluded]))
+
+    def _set_train_mode(self) -> None:
+        """Train mode, except a frozen encoder, which stays in eval mode (its BN statistics do not move)."""
+        self.parts.method.train()
+        if self.train.encoder_mode == "frozen":
+            self.parts.method.encoder.eval()
+
+    def _batches(
+        self, dataset: Dataset, batches: list[np.ndarray], generator: torch.Generator | None
+    ) -> Iterator[Batch]:
+        """Load the given index batches from ``dataset`` (order kept) and move them to the device."""
+        if not batches:
+            return
+        device = self.parts.device
+        loader = DataLoader(
+            dataset,
+            batch_sampler=[batch.tolist() for batch in batches],
+            num_workers=self.train.num_workers,
+            pin_memory=device.type == "cuda",
+            generator=generator,
+            worker_init_fn=_seed_worker if self.train.num_workers else None,
+        )
+        for views, index, label in loader:
+            yield Batch(
+                views={name: view.to(device, non_blocking=True) for name, view in views.items()},
+                index=index.to(device),
+                label=label.to(device),
+            )
+
+    def _clock(self) -> float:
+        """Wall time, after the device has finished its queued work."""
+        if self.parts.device.type == "cuda":
+            torch.cuda.synchronize(self.parts.device)
+        return time.perf_counter()
+
+
+def _chunks(indices: np.ndarray, size: int) -> list[np.ndarray]:
+    """Consecutive chunks of at most ``size`` indices."""
+    return [indices[start:start + size] for start in range(0, len(indices), size)]
+
+
+@dataclass
+class TrialResult:
+    """Final metrics (the last row), the per-epoch curve, [N] predictions, [N, K] probabilities, stop epoch."""
+
+    metrics: dict[str, float]
+    curve: list[dict[str, float]]
+    predictions: np.ndarray
+    probabilities: np.ndarray
+    stop_epoch: int
+
+
+class TrialCallback(Protocol):
+    """Hooks called by the epoch loop; ``checkpoint_dir`` is only valid during the call (copy it to keep it)."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], checkpoint_dir: Path | None) -> None: ...
+
+    def on_trial_end(self, result: TrialResult) -> None: ...
+
+
+def run_epochs(
+    parts: TrialParts,
+    config: TrialConfig,
+    callbacks: Sequence[TrialCallback] = (),
+    resume_from: Path | None = None,
+    workdir: Path | None = None,
+) -> TrialResult:
+    """Run epochs 1..train.epochs over ``parts`` (or continue after the checkpoint ``resume_from``).
+
+    Stops early when ``parts.early_stop`` fires; a resumed early-stopped trial runs no further epoch, a resumed
+    trial whose ``train.epochs`` was raised continues to the new last epoch. Checkpoints go to ``workdir/checkpoints/epoch_NNNN`` (a
+    temporary folder when ``workdir`` is None) every ``train.checkpoint_every`` epochs and at the end; only the
+    latest is kept, so a callback that wants one must copy it during ``on_epoch_end``.
+
+    Raises:
+        CheckpointError: ``resume_from`` is unreadable or was written for a different config.
+        TrainingError: the loss diverged.
+    """
+    engine = EpochEngine(parts, config.train, config.method.name)
+    curve: list[dict[str, float]] = []
+    first_epoch, stopped = 1, False
+    if resume_from is not None:
+        state = load_checkpoint(resume_from)
+        check_fingerprint(state, config, resume_from)
+        _load_engine_state(engine, state["engine"], resume_from)
+        restore_rng_state(state["rng"])
+        curve, first_epoch, stopped = list(state["curve"]), state["epoch"] + 1, state["stopped"]
+
+    epochs = config.train.epochs
+    with _working_directory(workdir) as root:
+        previous: Path | None = None
+        for epoch in range(first_epoch, epochs + 1) if not stopped else ():
+            outcome = engine.run_epoch(epoch, is_last=epoch == epochs)
+            curve.append(outcome.row)
+            stopped = outcome.stop
+            checkpoint = None
+            if epoch % config.train.checkpoint_every == 0 or stopped or epoch == epochs:
+                state = {
+                    "fingerprint": config_fingerprint(config),
+                    "epoch": epoch,
+                    "stopped": stopped,
+                    "curve": curve,
+                    "engine": engine.state_dict(),
+                    "rng": capture_rng_state(),
+                }
+                checkpoint = save_checkpoint(root / "checkpoints" / f"epoch_{epoch:04d}", state)
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, dict(outcome.row), checkpoint)
+            if checkpoint is not None:
+                if previous is not None:
+                    shutil.rmtree(previous, ignore_errors=True)
+                previous = checkpoint
+            if stopped:
+                break
+
+    result = _result(engine, curve)
+    for callback in callbacks:
+        callback.on_trial_end(result)
+    return result
+
+
+def _load_engine_state(engine: EpochEngine, state: dict[str, Any], path: Path) -> None:
+    try:
+        engine.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this trial ({type(error).__name__}); "
+            "resume with the config that wrote it or start the trial without resume_from"
+        ) from None
+
+
+def _result(engine: EpochEngine, curve: list[dict[str, float]]) -> TrialResult:
+    """The trial's result from the last evaluation; the stop epoch is early stopping's or the last epoch."""
+    probabilities = engine.probabilities
+    if probabilities is None:
+        probabilities = np.empty((0, engine.parts.method.num_clusters), dtype=np.float32)
+    early_stop = engine.parts.early_stop
+    stopped_at = early_stop.stop_epoch if early_stop is not None else None
+    return TrialResult(
+        metrics=dict(curve[-1]) if curve else {},
+        curve=curve,
+        predictions=probabilities.argmax(axis=1),
+        probabilities=probabilities,
+        stop_epoch=int(stopped_at if stopped_at is not None else (curve[-1]["epoch"] if curve else 0)),
+    )
+
+
+@contextmanager
+def _working_directory(workdir: Path | None) -> Iterator[Path]:
+    """``workdir`` itself, or a temporary folder removed afterwards."""
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        yield Path(workdir)
+        return
+    with tempfile.TemporaryDirectory(prefix="dcsweep-trial-") as temporary:
+        yield Path(temporary)
