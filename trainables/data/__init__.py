@@ -3,3 +3,9 @@
 from trainables.registry import Registry
 
 DATASETS: Registry = Registry("dataset")
+
+# Importing the format modules registers their datasets.
+from trainables.data import arrays, cifar, digits, folders, mnist, stl10  # noqa: E402, F401
+from trainables.data.base import ClusteringDataset, build_dataset  # noqa: E402
+
+__all__ = ["DATASETS", "ClusteringDataset", "build_dataset"]
