@@ -3,3 +3,6 @@
 from trainables.registry import Registry
 
 METHODS: Registry = Registry("method")
+
+# Imported after the registry exists, so that each module registers its method.
+from trainables.methods import cc, tcl  # noqa: E402, F401

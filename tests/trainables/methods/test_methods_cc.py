@@ -1,0 +1,144 @@
+"""CC: heads, DACHI placement, training step and a toy optimisation, against direct computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+
+from trainables.config import MethodConfig, TrainConfig, TrialConfig
+from trainables.methods import METHODS
+from trainables.methods.base import Batch
+from trainables.methods.contrastive import cluster_contrastive_loss, nt_xent
+from trainables.plugins.base import HeadInitializer
+
+
+class RecordingInit(HeadInitializer):
+    """Returns fixed random centres and remembers the features and seed it was given."""
+
+    def __init__(self, centres: np.ndarray | None) -> None:
+        self.fixed = centres
+        self.seen: np.ndarray | None = None
+        self.seed: int | None = None
+
+    def centres(self, features, n_centres, seed):
+        self.seen, self.seed = np.array(features), seed
+        return self.fixed
+
+
+def make_cc(num_clusters: int = 3, input_dim: int = 6, feature_dim: int = 5, seed: int = 0, **params):
+    torch.manual_seed(seed)
+    config = TrialConfig.model_construct(
+        method=MethodConfig(name="cc", params=params), train=TrainConfig(seed=seed)
+    )
+    encoder = nn.Sequential(nn.Linear(input_dim, 16), nn.ReLU(), nn.Linear(16, feature_dim))
+    return METHODS.get("cc").build(config, encoder, num_clusters, feature_dim)
+
+
+def blobs(n_per_class: int, k: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim)) * 4
+    labels = np.repeat(np.arange(k), n_per_class)
+    points = centres[labels] + rng.normal(size=(len(labels), dim))
+    return torch.tensor(points, dtype=torch.float32), torch.tensor(labels)
+
+
+def hungarian_accuracy(labels: np.ndarray, predictions: np.ndarray, k: int) -> float:
+    counts = np.zeros((k, k))
+    for p, t in zip(predictions, labels):
+        counts[p, t] += 1
+    rows, cols = linear_sum_assignment(-counts)
+    return counts[rows, cols].sum() / len(labels)
+
+
+def test_cc_heads_have_the_paper_shapes():
+    method = make_cc(num_clusters=4, feature_dim=5)
+    linears = [m for m in method.cluster_head if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(5, 512), (512, 4)]
+    assert [type(m) for m in method.instance_head] == [nn.Linear, nn.ReLU, nn.Linear]
+    assert method.instance_head[-1].out_features == 128
+
+
+def test_init_head_places_normalised_centres_in_the_last_layer():
+    method = make_cc(num_clusters=3, feature_dim=5, hidden_dim=8)
+    features = np.random.default_rng(0).normal(size=(20, 5)).astype(np.float32)
+    first, last = method.cluster_head[0], method.cluster_head[-1]
+    original_norm = last.weight.detach().norm(dim=1).mean().item()
+    centres = np.random.default_rng(1).normal(size=(3, 8))
+    init = RecordingInit(centres)
+    method.init_head(features, init)
+
+    w1, b1 = first.weight.detach().numpy(), first.bias.detach().numpy()
+    np.testing.assert_allclose(init.seen, np.maximum(features @ w1.T + b1, 0), rtol=1e-5, atol=1e-6)
+    assert init.seed == 0
+    expected = centres / np.linalg.norm(centres, axis=1, keepdims=True) * original_norm
+    np.testing.assert_allclose(last.weight.detach().numpy(), expected, rtol=1e-5)
+    assert torch.all(last.bias == 0)
+
+
+def test_random_init_keeps_the_default_head():
+    method = make_cc()
+    before = {k: v.clone() for k, v in method.cluster_head.state_dict().items()}
+    method.init_head(np.ones((10, 5), dtype=np.float32), RecordingInit(None))
+    for key, value in method.cluster_head.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
+def test_train_step_outputs_and_loss_decomposition():
+    method = make_cc(num_clusters=3)
+    x, y = blobs(4, 3, 6, seed=0)
+    weak, strong = x + 0.1 * torch.randn_like(x), x + 0.3 * torch.randn_like(x)
+    batch = Batch(views={"weak": weak, "strong": strong}, index=torch.arange(12), label=y)
+    step = method.train_step(batch)
+
+    assert step.loss.requires_grad and torch.isfinite(step.loss)
+    assert step.sample_loss.shape == (12,) and not step.sample_loss.requires_grad
+    assert step.p_weak.shape == step.p_strong.shape == (12, 3)
+    torch.testing.assert_close(step.sample_loss.mean(), step.loss.detach())
+    with torch.no_grad():
+        torch.testing.assert_close(step.p_weak, method.predict(Batch({"val": weak}, batch.index, y)))
+        torch.testing.assert_close(step.p_strong, method.predict(Batch({"val": strong}, batch.index, y)))
+        z = [method.instance_head(method.encoder(v)) for v in (weak, strong)]
+        instance, _ = nt_xent(z[0], z[1], 0.5)
+        cluster = cluster_contrastive_loss(step.p_weak, step.p_strong, 1.0, 1.0)
+    torch.testing.assert_close(step.loss.detach(), instance + cluster)
+
+
+def test_score_step_has_no_gradient():
+    method = make_cc()
+    x, y = blobs(3, 3, 6, seed=1)
+    step = method.score_step(Batch(views={"weak": x, "strong": x}, index=torch.arange(9), label=y))
+    assert not step.loss.requires_grad
+
+
+def test_a_few_steps_on_separable_blobs_move_accuracy_off_the_init():
+    k = 3
+    method = make_cc(num_clusters=k, input_dim=6, feature_dim=8, seed=0, hidden_dim=32, instance_dim=16)
+    x, y = blobs(40, k, 6, seed=2)
+    val = Batch(views={"val": x}, index=torch.arange(len(y)), label=y)
+
+    def accuracy() -> float:
+        with torch.no_grad():
+            return hungarian_accuracy(y.numpy(), method.predict(val).argmax(1).numpy(), k)
+
+    before = accuracy()
+    optimiser = torch.optim.Adam(method.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        order = torch.randperm(len(y), generator=generator)[:60]
+        views = {name: x[order] + s * torch.randn(60, 6, generator=generator) for name, s in (("weak", 0.2), ("strong", 0.5))}
+        step = method.train_step(Batch(views=views, index=order, label=y[order]))
+        optimiser.zero_grad()
+        step.loss.backward()
+        optimiser.step()
+    after = accuracy()
+    assert after >= 0.9
+    assert after > before + 0.1
+
+
+def test_unknown_param_is_rejected_with_its_name():
+    with pytest.raises(ValidationError, match="temprature"):
+        make_cc(temprature=0.5)
