@@ -1,0 +1,151 @@
+"""TCL: pre-activation heads, DACHI through BatchNorm, both stages, and a toy optimisation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+
+from trainables.config import MethodConfig, TrainConfig, TrialConfig
+from trainables.methods import METHODS
+from trainables.methods.base import Batch
+from trainables.methods.contrastive import balanced_cross_entropy, cluster_contrastive_loss, nt_xent
+from trainables.plugins.base import HeadInitializer
+
+
+class RecordingInit(HeadInitializer):
+    """Returns fixed centres and remembers the features it was given."""
+
+    def __init__(self, centres: np.ndarray) -> None:
+        self.fixed = centres
+        self.seen: np.ndarray | None = None
+
+    def centres(self, features, n_centres, seed):
+        self.seen = np.array(features)
+        return self.fixed
+
+
+def make_tcl(num_clusters: int = 3, input_dim: int = 6, feature_dim: int = 5, seed: int = 0, **params):
+    torch.manual_seed(seed)
+    config = TrialConfig.model_construct(
+        method=MethodConfig(name="tcl", params=params), train=TrainConfig(seed=seed)
+    )
+    encoder = nn.Sequential(nn.Linear(input_dim, 16), nn.ReLU(), nn.Linear(16, feature_dim))
+    return METHODS.get("tcl").build(config, encoder, num_clusters, feature_dim)
+
+
+def blobs(n_per_class: int, k: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim)) * 4
+    labels = np.repeat(np.arange(k), n_per_class)
+    points = centres[labels] + rng.normal(size=(len(labels), dim))
+    return torch.tensor(points, dtype=torch.float32), torch.tensor(labels)
+
+
+def batch_norm(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    return (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)
+
+
+def test_tcl_heads_are_pre_activation_with_truncated_normal_cluster_layer():
+    method = make_tcl(num_clusters=4, feature_dim=5, seed=0)
+    kinds = [type(m) for m in method.cluster_head]
+    assert kinds == [nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert [type(m) for m in method.instance_head] == kinds
+    last = method.cluster_head[-1].weight.detach()
+    assert last.shape == (4, 512)
+    assert last.abs().max() <= 2 * 0.02 and abs(last.std().item() - 0.02) < 0.004
+    assert torch.all(method.cluster_head[-1].bias == 0)
+
+
+def test_init_head_forwards_through_bn_with_full_batch_statistics_and_keeps_running_stats():
+    method = make_tcl(num_clusters=3, feature_dim=5, hidden_dim=8)
+    features = np.random.default_rng(0).normal(loc=2.0, size=(30, 5)).astype(np.float32)
+    linear = method.cluster_head[2]
+    last = method.cluster_head[-1]
+    original_norm = last.weight.detach().norm(dim=1).mean().item()
+    running_before = method.cluster_head[0].running_mean.clone()
+    centres = np.random.default_rng(1).normal(size=(3, 8))
+    init = RecordingInit(centres)
+    method.init_head(features, init)
+
+    w, b = linear.weight.detach().double().numpy(), linear.bias.detach().double().numpy()
+    hidden = np.maximum(batch_norm(np.maximum(batch_norm(features.astype(np.float64)), 0) @ w.T + b), 0)
+    np.testing.assert_allclose(init.seen, hidden, rtol=1e-4, atol=1e-4)
+    expected = centres / np.linalg.norm(centres, axis=1, keepdims=True) * original_norm
+    np.testing.assert_allclose(last.weight.detach().numpy(), expected, rtol=1e-5)
+    assert torch.all(last.bias == 0)
+    assert torch.equal(method.cluster_head[0].running_mean, running_before)
+    assert method.training
+
+
+def test_cluster_stage_step_is_cc_objective_on_tcl_heads():
+    method = make_tcl(num_clusters=3)
+    x, y = blobs(4, 3, 6, seed=0)
+    weak, strong = x + 0.1 * torch.randn_like(x), x + 0.3 * torch.randn_like(x)
+    step = method.train_step(Batch(views={"weak": weak, "strong": strong}, index=torch.arange(12), label=y))
+    assert torch.isfinite(step.loss) and step.loss.requires_grad
+    assert step.sample_loss.shape == (12,) and step.p_weak.shape == step.p_strong.shape == (12, 3)
+    torch.testing.assert_close(step.sample_loss.mean(), step.loss.detach())
+    with torch.no_grad():
+        z = [method.instance_head(method.encoder(v)) for v in (weak, strong)]
+        instance, _ = nt_xent(z[0], z[1], 0.5)
+        cluster = cluster_contrastive_loss(step.p_weak, step.p_strong, 1.0, 1.0)
+    torch.testing.assert_close(step.loss.detach(), instance + cluster)
+
+
+def test_boost_stage_uses_confident_pseudo_labels_and_masks_their_negatives():
+    method = make_tcl(num_clusters=2, stage="boost", boost_threshold=0.99)
+    batch_size = 8
+    logits_weak = torch.tensor([[9.0, 0], [8, 0], [7, 0], [0.5, 0], [0, 9], [0, 3], [0, 6], [6, 0]])
+    logits_strong = torch.randn(batch_size, 2)
+    z_weak, z_strong = torch.randn(batch_size, 4), torch.randn(batch_size, 4)
+    loss, sample_loss = method.objective(z_weak, z_strong, logits_weak, logits_strong)
+
+    per_cluster = math.ceil(0.5 * batch_size / 2)
+    probs = logits_weak.softmax(1)
+    labels = torch.full((batch_size,), -1)
+    for k in range(2):
+        members = [i for i in range(batch_size) if probs[i].argmax() == k and probs[i].max() >= 0.99]
+        for i in sorted(members, key=lambda i: -probs[i].max().item())[:per_cluster]:
+            labels[i] = k
+    assert labels.tolist() == [0, 0, -1, -1, 1, -1, 1, -1]  # 2, 7: over the cap of 2; 3, 5: below 0.99
+    same = torch.tensor([[bool(a >= 0 and a == b) for a in labels] for b in labels])
+    instance, instance_share = nt_xent(z_weak, z_strong, 0.5, pair_mask=same)
+    ce, ce_share = balanced_cross_entropy(logits_strong, labels)
+    torch.testing.assert_close(loss, instance + ce)
+    torch.testing.assert_close(sample_loss, instance_share + ce_share)
+    torch.testing.assert_close(sample_loss.mean(), loss)
+
+
+def test_cluster_stage_moves_accuracy_off_the_init_on_separable_blobs():
+    k = 3
+    method = make_tcl(num_clusters=k, input_dim=6, feature_dim=8, seed=0, hidden_dim=32, instance_dim=16)
+    x, y = blobs(40, k, 6, seed=2)
+    val = Batch(views={"val": x}, index=torch.arange(len(y)), label=y)
+
+    def accuracy() -> float:
+        method.eval()
+        with torch.no_grad():
+            predictions = method.predict(val).argmax(1).numpy()
+        method.train()
+        counts = np.zeros((k, k))
+        np.add.at(counts, (predictions, y.numpy()), 1)
+        rows, cols = linear_sum_assignment(-counts)
+        return counts[rows, cols].sum() / len(y)
+
+    before = accuracy()
+    optimiser = torch.optim.Adam(method.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        order = torch.randperm(len(y), generator=generator)[:60]
+        views = {name: x[order] + s * torch.randn(60, 6, generator=generator) for name, s in (("weak", 0.2), ("strong", 0.5))}
+        step = method.train_step(Batch(views=views, index=order, label=y[order]))
+        optimiser.zero_grad()
+        step.loss.backward()
+        optimiser.step()
+    after = accuracy()
+    assert after >= 0.9
+    assert after > before + 0.1
