@@ -1,0 +1,59 @@
+"""Connecting to Ray: a quiet local instance by default, or an existing cluster (``--address``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from urllib.parse import urlparse
+
+from trainables.errors import ConfigError
+
+LOCAL_TRACKING_SCHEMES = ("", "file", "sqlite")
+
+
+def start_ray(address: str | None) -> int:
+    """Start (or join, with ``address``) Ray quietly; returns the number of alive nodes."""
+    import ray
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            configure_logging=True,
+            log_to_driver=True,
+        )
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+def check_cluster_storage(num_nodes: int, storage_path: str, storage_is_shared: bool, tracking_uri: str) -> None:
+    """On a multi-node cluster, require shared storage and a tracking server.
+
+    ``storage_is_shared`` is True when the user named the storage explicitly (``--storage``); a URI such as
+    ``s3://`` or ``gs://`` counts as shared.
+
+    Raises:
+        ConfigError: a local storage path or a local (sqlite/file) tracking backend on more than one node.
+    """
+    if num_nodes <= 1:
+        return
+    if not (storage_is_shared or urlparse(storage_path).scheme not in ("", "file")):
+        raise ConfigError(
+            f"the cluster has {num_nodes} nodes but storage {storage_path} is a local folder; pass --storage with a "
+            f"shared filesystem path or a URI such as s3://bucket/dcsweep"
+        )
+    if urlparse(tracking_uri).scheme in LOCAL_TRACKING_SCHEMES:
+        raise ConfigError(
+            f"the cluster has {num_nodes} nodes but the MLflow backend {tracking_uri} is local to this machine; pass "
+            f"--tracking-uri http://<host>:5000 pointing at an MLflow tracking server"
+        )
+
+
+def stop_ray() -> None:
+    """Shut Ray down if this process started or joined it."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

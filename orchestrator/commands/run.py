@@ -1,0 +1,24 @@
+"""``dcsweep run SPEC``: launch a sweep on Ray Tune, tracked in MLflow."""
+
+from __future__ import annotations
+
+import typer
+
+from orchestrator.cli_app import app
+from orchestrator.launcher import Workspace, run_sweep
+from orchestrator.options import DEFAULT_WORKDIR, AddressOption, SpecArgument, StorageOption, TrackingOption, WorkdirOption
+
+
+@app.command("run")
+def run(
+    spec: SpecArgument,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    address: AddressOption = None,
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Run every trial of SPEC (grid x arms x seeds); trials already finished in this workdir are skipped."""
+    outcome = run_sweep(spec, Workspace.create(workdir, storage, tracking_uri), address=address)
+    typer.echo(f"launched {outcome.launched} trials, skipped {outcome.skipped} finished, {outcome.errored} errored")
+    if outcome.errored:
+        raise typer.Exit(1)

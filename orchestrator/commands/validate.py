@@ -1,0 +1,35 @@
+"""``dcsweep validate SPEC``: check a sweep spec and list its trials without running anything."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orchestrator.cli_app import app
+from orchestrator.environment import check_local_gpus, check_paths
+from orchestrator.options import DEFAULT_WORKDIR, SpecArgument, WorkdirOption
+from orchestrator.plan import plan_search, plan_trials
+from orchestrator.spec import load_spec
+
+
+@app.command("validate")
+def validate(
+    spec: SpecArgument,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    check_env: Annotated[
+        bool, typer.Option("--check-env", help="Also require existing checkpoint/data paths and enough local GPUs.")
+    ] = False,
+) -> None:
+    """Validate SPEC (schema, keys, every trial's config); exit 2 with one message if it is invalid."""
+    sweep = load_spec(spec, workdir)
+    trials = plan_trials(sweep, workdir) if sweep.search is None else []
+    if sweep.search is not None:
+        plan_search(sweep, workdir)
+    if check_env:
+        check_paths(trials)
+        check_local_gpus(sweep.resources)
+    count = f"{len(trials)} trials" if sweep.search is None else f"a search of {sweep.search.num_samples} samples"
+    typer.echo(f"{sweep.name}: valid, {count}")
+    for trial in trials:
+        typer.echo(f"  {trial.name}")

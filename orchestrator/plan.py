@@ -1,0 +1,197 @@
+"""Expansion of a SweepSpec into trials (grid x arms x seeds), each validated as a TrialConfig before Ray starts."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from orchestrator.spec import SearchSpec, SweepSpec
+from trainables.config import Section, TrialConfig, flatten, parse_trial_config
+from trainables.errors import ConfigError
+
+FREE_DICT_KEYS = ("dataset.options", "method.params")
+SEED_KEY = "train.seed"
+CACHE_KEY = "cache_dir"
+NUMERIC = (int, float)
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    """One trial of a sweep: readable name, ablation arm, seed, idempotence key and its flat dotted config."""
+
+    name: str
+    arm: str
+    seed: int
+    key: str
+    config: dict[str, Any]
+
+    def as_tune_config(self) -> dict[str, Any]:
+        """The value Ray Tune passes to the trainable (see ``orchestrator.trainable``)."""
+        return {"name": self.name, "arm": self.arm, "seed": self.seed, "key": self.key, "config": self.config}
+
+
+def plan_trials(spec: SweepSpec, workdir: Path) -> list[PlannedTrial]:
+    """Expand ``grid x arms x seeds`` into validated trials with unique readable names.
+
+    Example: a spec with arms {baseline, ours}, seeds [0, 1] and ``method.name: cdc`` gives
+    ``cdc/baseline/seed0``, ``cdc/baseline/seed1``, ``cdc/ours/seed0``, ``cdc/ours/seed1``.
+
+    Raises:
+        ConfigError: a key is unknown, or a trial's config is invalid (the message names the trial and the key).
+    """
+    base = base_config(spec, workdir)
+    for key, values in spec.grid.items():
+        check_key(key, where=f"grid.{key}")
+    trials = []
+    for arm, overrides in spec.arms.items():
+        arm_flat = _flat_overrides(overrides, where=f"arms.{arm}")
+        for combo in itertools.product(*spec.grid.values()):
+            grid_flat = dict(zip(spec.grid, combo))
+            for seed in spec.seeds:
+                config = {**base, **grid_flat, **arm_flat, SEED_KEY: seed}
+                name = _trial_name(config, arm, grid_flat, seed)
+                validate_trial_config(config, context=f"trial {name}")
+                trials.append(PlannedTrial(name=name, arm=arm, seed=seed, key=trial_key(config), config=config))
+    return trials
+
+
+def base_config(spec: SweepSpec, workdir: Path) -> dict[str, Any]:
+    """The flat ``base`` fragment, with the feature cache in ``<workdir>/cache`` unless the spec sets it."""
+    flat = {CACHE_KEY: str(workdir.resolve() / "cache")}
+    flat.update(_flat_overrides(spec.base, where="base"))
+    return flat
+
+
+def plan_search(spec: SweepSpec, workdir: Path) -> tuple[str, dict[str, Any]]:
+    """Check a search spec; returns its arm and the fixed flat config (base + arm, first seed).
+
+    Raises:
+        ConfigError: no search section, a grid or several arms, an unsupported combination, a bad space or config.
+    """
+    if spec.search is None:
+        raise ConfigError(f"spec {spec.name!r} has no 'search' section; add one or launch it with `dcsweep run`")
+    if len(spec.seeds) > 1 and spec.search.scheduler == "asha":
+        raise ConfigError("search.scheduler asha cannot be combined with several seeds; keep one seed or use scheduler none")
+    if len(spec.seeds) > 1 and len(spec.search.metrics) > 1:
+        raise ConfigError("a multi-objective search (several search.metrics) takes one seed; keep one seed")
+    arm, fixed = _single_arm_config(spec, workdir)
+    fixed = {**fixed, SEED_KEY: spec.seeds[0]}
+    validate_trial_config(fixed, context=f"arms.{arm}")
+    validate_search_space(spec.search, fixed)
+    return arm, fixed
+
+
+def _single_arm_config(spec: SweepSpec, workdir: Path) -> tuple[str, dict[str, Any]]:
+    """A search's fixed config: base plus its one arm; raises ConfigError for a grid or several arms."""
+    if spec.grid:
+        raise ConfigError("a spec with 'search' cannot also have a 'grid'; move the grid keys into search.space")
+    if len(spec.arms) != 1:
+        raise ConfigError(f"a spec with 'search' takes one arm, but got {len(spec.arms)} ({', '.join(spec.arms)}); keep one")
+    arm, overrides = next(iter(spec.arms.items()))
+    return arm, {**base_config(spec, workdir), **_flat_overrides(overrides, where=f"arms.{arm}")}
+
+
+def validate_search_space(search: SearchSpec, fixed: dict[str, Any]) -> None:
+    """Check every searched key exists, numeric ranges sit on numeric keys, and the bounds/choices are valid.
+
+    Raises:
+        ConfigError: naming ``search.space.<key>``.
+    """
+    annotations = config_keys()
+    for key, param in search.space.items():
+        where = f"search.space.{key}"
+        check_key(key, where=where)
+        if key == SEED_KEY:
+            raise ConfigError(f"{where}: the seed cannot be searched; list seeds under 'seeds' instead")
+        if param.is_numeric and key in annotations and not _is_numeric(annotations[key]):
+            raise ConfigError(
+                f"{where}: a {param.type} range needs a numeric key, but {key} is not numeric; use type: categorical"
+            )
+        values = param.choices if param.choices is not None else [_typed(param.low, param.type), _typed(param.high, param.type)]
+        for value in values:
+            validate_trial_config({**fixed, key: value}, context=where)
+
+
+def validate_trial_config(config: dict[str, Any], context: str) -> TrialConfig:
+    """Parse a flat config; plug-in names are checked first so that the message names their key."""
+    from trainables.data import DATASETS
+    from trainables.methods import METHODS
+    from trainables.models import ENCODERS
+    from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
+
+    registries = {
+        "dataset.name": DATASETS, "encoder.arch": ENCODERS, "method.name": METHODS,
+        "init.strategy": INIT_STRATEGIES, "selection.strategy": SELECTION_STRATEGIES,
+    }
+    for key, registry in registries.items():
+        if key in config and config[key] not in registry:
+            raise ConfigError(
+                f"{context}: {key} is {config[key]!r}, which is not a known {registry.kind}; "
+                f"choose one of: {', '.join(registry.names())}"
+            )
+    try:
+        return parse_trial_config(config)
+    except ConfigError as error:
+        raise ConfigError(f"{context}: {error}") from None
+
+
+def check_key(key: str, where: str) -> None:
+    """Raise ConfigError unless ``key`` is a TrialConfig dotted key (or inside a free dict such as method.params)."""
+    if key in config_keys() or any(key.startswith(f"{free}.") for free in FREE_DICT_KEYS):
+        return
+    close = difflib.get_close_matches(key, list(config_keys()), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "see trainables/config.py for the keys"
+    raise ConfigError(f"{where}: unknown config key {key!r}; {hint}")
+
+
+def config_keys(model: type[BaseModel] = TrialConfig, prefix: str = "") -> dict[str, Any]:
+    """Every dotted TrialConfig key mapped to its type annotation."""
+    keys: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            keys.update(config_keys(annotation, prefix=f"{prefix}{name}."))
+        else:
+            keys[f"{prefix}{name}"] = annotation
+    return keys
+
+
+def trial_key(config: dict[str, Any]) -> str:
+    """Hash of the config without the seed (and without the cache folder) plus the seed: ``<hash12>-s<seed>``."""
+    rest = {key: value for key, value in config.items() if key not in (SEED_KEY, CACHE_KEY)}
+    digest = hashlib.sha1(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{digest}-s{config[SEED_KEY]}"
+
+
+def _flat_overrides(fragment: dict[str, Any], where: str) -> dict[str, Any]:
+    """Nested and/or dotted overrides -> flat dotted keys, each key checked."""
+    flat = flatten(fragment)
+    for key in flat:
+        check_key(key, where=f"{where}.{key}")
+    return flat
+
+
+def _trial_name(config: dict[str, Any], arm: str, grid_values: dict[str, Any], seed: int) -> str:
+    parts = [str(config.get("method.name", "scan")), arm]
+    parts += [f"{key}={str(value).replace('/', '_')}" for key, value in grid_values.items() if key != "method.name"]
+    return "/".join([*parts, f"seed{seed}"])
+
+
+def _is_numeric(annotation: Any) -> bool:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return bool(members) and all(_is_numeric(arg) for arg in members)
+    return isinstance(annotation, type) and issubclass(annotation, NUMERIC) and annotation is not bool
+
+
+def _typed(value: float | None, kind: str) -> float | int | None:
+    return int(value) if kind == "int" and value is not None else value

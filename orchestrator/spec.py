@@ -1,0 +1,216 @@
+"""SweepSpec: the YAML file that describes a campaign (design.md, Core objects), and how it is loaded.
+
+A spec is found by path or by the name of a shipped spec (``quickstart``, ``paper/table3_ablation`` ->
+``search_spaces/<name>.yaml``). String values may contain ``${workdir}`` (the sweep's work directory) and
+``${data}`` (the data root: ``$DCSWEEP_DATA`` if set, else ``<workdir>/data``); they are substituted before
+validation. Structural validation happens here; expanding the trials and checking each TrialConfig is
+``orchestrator.plan``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+import search_spaces
+from orchestrator.yaml_io import load_yaml
+from reports.schema import ReportSpec
+from trainables.errors import ConfigError
+
+SHIPPED_SPECS = Path(search_spaces.__file__).parent
+SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+LABEL_METRICS = frozenset({"acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece", "pruned_acc"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Resources(_Strict):
+    """Per-trial resources and the sweep's concurrency and retry policy."""
+
+    cpu: float = Field(default=1.0, gt=0)
+    gpu: float = Field(default=0.0, ge=0)
+    max_concurrent: int | None = Field(default=None, ge=1)
+    max_failures: int = Field(default=2, ge=0)
+
+    @field_validator("gpu")
+    @classmethod
+    def _whole_above_one(cls, value: float) -> float:
+        if value > 1 and not float(value).is_integer():
+            raise ValueError(f"must be a fraction <= 1 or a whole number of GPUs, but got {value}")
+        return value
+
+
+class SearchParam(_Strict):
+    """One searched key: a numeric range (``float``, ``int``, ``loguniform``) or ``categorical`` choices."""
+
+    type: Literal["float", "int", "loguniform", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _bounds_or_choices(self) -> SearchParam:
+        if self.type == "categorical":
+            if not self.choices or self.low is not None or self.high is not None:
+                raise ValueError("a categorical parameter needs a non-empty 'choices' list and no low/high")
+            return self
+        if self.low is None or self.high is None or self.choices is not None:
+            raise ValueError(f"a {self.type} parameter needs 'low' and 'high' and no 'choices'")
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise ValueError(f"low < high must hold, but got (low={self.low}, high={self.high})")
+        if self.type == "loguniform" and self.low <= 0:
+            raise ValueError(f"a loguniform parameter needs low > 0, but got low={self.low}")
+        return self
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type != "categorical"
+
+
+class SearchSpec(_Strict):
+    """An Optuna search over ``space``; several metrics (with one mode each) make it multi-objective.
+
+    ``label_free: true`` refuses metrics computed from ground-truth labels, for users who must not tune on them
+    (use e.g. ``metrics: [loss]``).
+    """
+
+    space: dict[str, SearchParam] = Field(min_length=1)
+    algorithm: Literal["optuna-tpe"] = "optuna-tpe"
+    num_samples: int = Field(default=10, ge=1)
+    scheduler: Literal["none", "asha"] = "none"
+    metrics: list[str] = Field(default_factory=lambda: ["acc"], min_length=1)
+    modes: list[Literal["min", "max"]] = Field(default_factory=lambda: ["max"], min_length=1)
+    label_free: bool = False
+    seed: int | None = None
+
+    @model_validator(mode="after")
+    def _objectives_consistent(self) -> SearchSpec:
+        from trainables.engine import METRIC_KEYS
+
+        if len(self.metrics) != len(self.modes):
+            raise ValueError(f"give one mode per metric, but got {len(self.metrics)} metrics and {len(self.modes)} modes")
+        for metric in self.metrics:
+            if metric not in METRIC_KEYS:
+                raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(METRIC_KEYS)}")
+            if self.label_free and metric in LABEL_METRICS:
+                raise ValueError(f"metric {metric!r} uses labels but label_free is true; use e.g. 'loss'")
+        if self.scheduler == "asha" and len(self.metrics) > 1:
+            raise ValueError("the asha scheduler needs a single metric; drop it or keep one metric")
+        return self
+
+
+class SweepSpec(_Strict):
+    """A campaign: ``base`` TrialConfig fragment, ``grid`` (cartesian), ``arms`` (overrides), ``seeds``."""
+
+    name: str
+    base: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    arms: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"base": {}}, min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    resources: Resources = Field(default_factory=Resources)
+    search: SearchSpec | None = None
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, value: str) -> str:
+        if not SWEEP_NAME.match(value):
+            raise ValueError(f"must be letters, digits, '_', '.' or '-' (it names folders), but got {value!r}")
+        return value
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_lists_non_empty(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"grid key {key!r} has an empty list; give at least one value")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_unique(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"seeds must be distinct, but got {value}")
+        return value
+
+    def spec_hash(self) -> str:
+        """A short content hash of the resolved spec."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def shipped_spec_names() -> list[str]:
+    """Names of the specs shipped in ``search_spaces/`` (``quickstart``, ``paper/table1_main``, ...)."""
+    return sorted(str(path.relative_to(SHIPPED_SPECS).with_suffix("")) for path in SHIPPED_SPECS.rglob("*.yaml"))
+
+
+def resolve_spec_path(ref: str | Path) -> Path:
+    """A spec file from a path or a shipped spec name; raises ConfigError listing the shipped names."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    shipped = SHIPPED_SPECS / f"{ref}.yaml"
+    if shipped.is_file():
+        return shipped
+    raise ConfigError(
+        f"spec {str(ref)!r} is neither a file nor a shipped spec; pass a YAML path or one of: "
+        f"{', '.join(shipped_spec_names())}"
+    )
+
+
+def load_spec(ref: str | Path, workdir: Path) -> SweepSpec:
+    """Read, substitute ``${workdir}``/``${data}`` and validate a spec (structure only, see ``orchestrator.plan``).
+
+    Raises:
+        ConfigError: the file is missing, is not valid YAML, repeats a key, or breaks the schema.
+    """
+    path = resolve_spec_path(ref)
+    raw = load_yaml(path.read_text(), source=str(path))
+    return parse_spec(raw, workdir, source=str(path))
+
+
+def parse_spec(raw: dict[str, Any], workdir: Path, source: str = "spec") -> SweepSpec:
+    """Validate an already-parsed spec dict after substituting placeholders; raises ConfigError."""
+    variables = {"workdir": str(workdir.resolve()), "data": os.environ.get("DCSWEEP_DATA", str(workdir.resolve() / "data"))}
+    resolved = _substitute(raw, variables, source)
+    try:
+        return SweepSpec.model_validate(resolved)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {_describe(error)}") from None
+
+
+def _substitute(value: Any, variables: dict[str, str], source: str) -> Any:
+    if isinstance(value, dict):
+        return {key: _substitute(item, variables, source) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_substitute(item, variables, source) for item in value]
+    if isinstance(value, str):
+        for name in PLACEHOLDER.findall(value):
+            if name not in variables:
+                raise ConfigError(f"{source}: unknown placeholder ${{{name}}} in {value!r}; use ${{workdir}} or ${{data}}")
+        return PLACEHOLDER.sub(lambda match: variables[match.group(1)], value)
+    return value
+
+
+def _describe(error: ValidationError) -> str:
+    """One sentence naming the first bad key, the value and what is allowed."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "spec"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"unknown key {key!r}; remove it or check its spelling"
+    if first["type"] == "missing":
+        return f"key {key!r} is missing; add it"
+    shown = first.get("input")
+    shown = shown if not isinstance(shown, dict | list) or len(repr(shown)) < 80 else type(shown).__name__
+    return f"{key}: {message} (got {shown!r})"

@@ -1,0 +1,252 @@
+"""Every MLflow call of dcsweep: one parent run per sweep, one child run per trial, found again by tags.
+
+Schema (shared with ``reports``): experiment ``dcsweep/<sweep>``; parent run named after the sweep with tags
+``dcsweep.role=sweep``, ``dcsweep.sweep_id``, ``dcsweep.spec_hash``, ``dcsweep.code_version`` and the artifact
+``spec.yaml``; child runs tagged ``mlflow.parentRunId``, ``dcsweep.role=trial``, ``dcsweep.sweep_id``,
+``dcsweep.trial_name``, ``dcsweep.trial_key``, ``dcsweep.arm``, ``dcsweep.seed`` (and ``dcsweep.error`` when
+failed), params = flattened TrialConfig + ``arm`` + ``seed``, metrics per epoch with ``step=epoch``, and the
+artifacts ``predictions.npz`` and ``curve.csv``.
+
+Idempotence: a trial's run is looked up by (sweep id, trial key) before one is created, so a retried or
+restored trial continues its run, and epochs already logged are not logged again (no duplicate steps).
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+ROLE = "dcsweep.role"
+SWEEP_ID = "dcsweep.sweep_id"
+SPEC_HASH = "dcsweep.spec_hash"
+CODE_VERSION = "dcsweep.code_version"
+TRIAL_NAME = "dcsweep.trial_name"
+TRIAL_KEY = "dcsweep.trial_key"
+ARM = "dcsweep.arm"
+SEED = "dcsweep.seed"
+ERROR = "dcsweep.error"
+PARENT = "mlflow.parentRunId"
+RUN_NAME = "mlflow.runName"
+MAX_TAG_CHARS = 5000
+BATCH = 100
+
+
+def default_tracking_uri(workdir: Path) -> str:
+    """The embedded backend: ``sqlite:///<workdir>/mlflow.db``."""
+    return f"sqlite:///{workdir.resolve() / 'mlflow.db'}"
+
+
+def experiment_name(sweep_id: str) -> str:
+    """``dcsweep/<sweep name>``."""
+    return f"dcsweep/{sweep_id}"
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What a trial needs to find its sweep in MLflow; small and picklable, it travels to Ray workers."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    sweep_id: str
+
+
+def open_sweep(tracking_uri: str, artifact_root: Path, sweep_id: str, spec_hash: str, spec_yaml: str) -> SweepContext:
+    """Create or reuse the experiment and the sweep's parent run (set RUNNING), and log the resolved spec."""
+    client = MlflowClient(tracking_uri)
+    name = experiment_name(sweep_id)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        experiment_id = client.create_experiment(name, artifact_location=artifact_root.resolve().as_uri())
+    else:
+        experiment_id = experiment.experiment_id
+    parent = _find_run(client, experiment_id, {ROLE: "sweep", SWEEP_ID: sweep_id})
+    if parent is None:
+        run_id = client.create_run(experiment_id, run_name=sweep_id, tags={ROLE: "sweep", SWEEP_ID: sweep_id}).info.run_id
+    else:
+        run_id = parent.info.run_id
+        client.update_run(run_id, status="RUNNING")
+    client.log_batch(run_id, tags=[RunTag(SPEC_HASH, spec_hash), RunTag(CODE_VERSION, code_version())])
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "spec.yaml"
+        path.write_text(spec_yaml)
+        client.log_artifact(run_id, str(path))
+    return SweepContext(tracking_uri, experiment_id, run_id, sweep_id)
+
+
+def find_sweep(tracking_uri: str, sweep_id: str) -> SweepContext | None:
+    """The context of an existing sweep, or None when MLflow has no parent run for it."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(experiment_name(sweep_id))
+    if experiment is None:
+        return None
+    parent = _find_run(client, experiment.experiment_id, {ROLE: "sweep", SWEEP_ID: sweep_id})
+    if parent is None:
+        return None
+    return SweepContext(tracking_uri, experiment.experiment_id, parent.info.run_id, sweep_id)
+
+
+def read_sweep_spec(context: SweepContext) -> str:
+    """The resolved ``spec.yaml`` logged on the parent run."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = MlflowClient(context.tracking_uri).download_artifacts(context.parent_run_id, "spec.yaml", scratch)
+        return Path(path).read_text()
+
+
+def close_sweep(context: SweepContext, succeeded: bool) -> None:
+    """End the parent run FINISHED or FAILED."""
+    MlflowClient(context.tracking_uri).set_terminated(context.parent_run_id, "FINISHED" if succeeded else "FAILED")
+
+
+def trial_runs(context: SweepContext) -> list[dict[str, Any]]:
+    """One row per child run: name, key, arm, seed, status, last epoch and acc, error."""
+    client = MlflowClient(context.tracking_uri)
+    runs = client.search_runs(
+        [context.experiment_id],
+        filter_string=f"tags.`{ROLE}` = 'trial' and tags.`{SWEEP_ID}` = '{context.sweep_id}'",
+        max_results=50000,
+    )
+    return [
+        {
+            "name": run.data.tags.get(TRIAL_NAME), "key": run.data.tags.get(TRIAL_KEY),
+            "arm": run.data.tags.get(ARM), "seed": run.data.tags.get(SEED), "status": run.info.status,
+            "epoch": run.data.metrics.get("epoch"), "acc": run.data.metrics.get("acc"),
+            "error": run.data.tags.get(ERROR), "run_id": run.info.run_id,
+        }
+        for run in runs
+    ]
+
+
+def finished_trial_keys(context: SweepContext) -> set[str]:
+    """Trial keys whose child run is FINISHED: a re-run of the sweep skips them."""
+    return {row["key"] for row in trial_runs(context) if row["status"] == "FINISHED"}
+
+
+class TrialRun:
+    """The child run of one trial, created on first use and reopened by id on every retry or restore."""
+
+    def __init__(self, client: MlflowClient, run_id: str, status: str) -> None:
+        self._client = client
+        self.run_id = run_id
+        self.status = status
+
+    @classmethod
+    def open(cls, context: SweepContext, name: str, key: str, arm: str, seed: int, params: Mapping[str, Any]) -> TrialRun:
+        """Find the trial's run by (sweep id, trial key) or create it; an unfinished run is set RUNNING."""
+        client = MlflowClient(context.tracking_uri)
+        found = _find_run(client, context.experiment_id, {ROLE: "trial", SWEEP_ID: context.sweep_id, TRIAL_KEY: key})
+        if found is not None and found.info.status == "FINISHED":
+            return cls(client, found.info.run_id, "FINISHED")
+        if found is None:
+            tags = {
+                PARENT: context.parent_run_id, ROLE: "trial", SWEEP_ID: context.sweep_id, TRIAL_NAME: name,
+                TRIAL_KEY: key, ARM: arm, SEED: str(seed),
+            }
+            run_id = client.create_run(context.experiment_id, run_name=name, tags=tags).info.run_id
+            all_params = [Param(k, _param_text(v)) for k, v in {**params, "arm": arm, "seed": seed}.items()]
+            for start in range(0, len(all_params), BATCH):
+                client.log_batch(run_id, params=all_params[start : start + BATCH])
+        else:
+            run_id = found.info.run_id
+            client.update_run(run_id, status="RUNNING")
+            if ERROR in found.data.tags:
+                client.delete_tag(run_id, ERROR)
+        return cls(client, run_id, "RUNNING")
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status == "FINISHED"
+
+    def last_logged_epoch(self) -> int:
+        """The highest epoch already logged (0 if none): a resumed trial skips epochs up to it."""
+        history = self._client.get_metric_history(self.run_id, "epoch")
+        return max((int(point.step) for point in history), default=0)
+
+    def latest_metrics(self) -> dict[str, float]:
+        """The run's latest value of every metric."""
+        return dict(self._client.get_run(self.run_id).data.metrics)
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, Any]) -> None:
+        """Log one epoch's row with ``step=epoch``; None values are left out."""
+        self._log_metrics(metrics, step=epoch)
+
+    def finish(self, final: Mapping[str, Any], curve: list[dict[str, Any]], predictions: Mapping[str, np.ndarray]) -> None:
+        """Log the final scalars, ``predictions.npz`` and ``curve.csv``, and end the run FINISHED."""
+        self._log_metrics(final, step=int(final.get("stop_epoch", 0)))
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch)
+            np.savez_compressed(folder / "predictions.npz", **predictions)
+            _write_csv(folder / "curve.csv", curve)
+            self._client.log_artifacts(self.run_id, str(folder))
+        self._client.set_terminated(self.run_id, "FINISHED")
+        self.status = "FINISHED"
+
+    def fail(self, error: BaseException | str) -> None:
+        """End the run FAILED with the error message as the ``dcsweep.error`` tag."""
+        message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self._client.set_tag(self.run_id, ERROR, " ".join(message.split())[:MAX_TAG_CHARS])
+        self._client.set_terminated(self.run_id, "FAILED")
+        self.status = "FAILED"
+
+    def _log_metrics(self, values: Mapping[str, Any], step: int) -> None:
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, float(value), now, step) for key, value in values.items() if value is not None]
+        for start in range(0, len(metrics), BATCH):
+            self._client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
+
+
+def code_version() -> str:
+    """The git commit of the checkout dcsweep runs from, else the installed package version."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        return sha or _package_version()
+    except (OSError, subprocess.SubprocessError):
+        return _package_version()
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dcsweep")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _find_run(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]):
+    clauses = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+    runs = client.search_runs([experiment_id], filter_string=clauses, max_results=2, order_by=["attributes.start_time ASC"])
+    return runs[0] if runs else None
+
+
+def _param_text(value: Any) -> str:
+    return "None" if value is None else str(value)
+
+
+def _write_csv(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    rows = list(rows)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def fail_unfinished_trial(context: SweepContext, key: str, reason: str) -> None:
+    """End a trial's run FAILED with ``reason`` unless it already ended (used when a worker died)."""
+    client = MlflowClient(context.tracking_uri)
+    found = _find_run(client, context.experiment_id, {ROLE: "trial", SWEEP_ID: context.sweep_id, TRIAL_KEY: key})
+    if found is not None and found.info.status == "RUNNING":
+        TrialRun(client, found.info.run_id, "RUNNING").fail(reason)

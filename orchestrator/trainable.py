@@ -1,0 +1,100 @@
+"""The function Ray Tune runs for each trial: the trial side's ``run_under_tune`` plus MLflow tracking and failures.
+
+Ray passes ``{"trial": PlannedTrial.as_tune_config(), <searched dotted keys>..., "__trial_index__": i}``; the
+searched keys (Optuna) override the trial's config and the Repeater index picks the seed of a search trial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ray import tune
+
+from orchestrator.plan import SEED_KEY, PlannedTrial, trial_key
+from orchestrator.tracking import SweepContext, TrialRun
+from trainables.config import flatten, parse_trial_config
+
+TRIAL = "trial"
+REPEAT_INDEX = "__trial_index__"
+SEEDS = "seeds"
+Body = Callable[..., Any]
+
+
+def resolve_trial(config: dict[str, Any]) -> PlannedTrial:
+    """The trial Ray asked for: a planned trial as is, or a search trial named after its sampled values."""
+    planned = dict(config[TRIAL])
+    sampled = {key: value for key, value in config.items() if key not in (TRIAL, REPEAT_INDEX)}
+    if not sampled:
+        return PlannedTrial(**{key: planned[key] for key in ("name", "arm", "seed", "key", "config")})
+    seeds = planned[SEEDS]
+    seed = seeds[int(config.get(REPEAT_INDEX, 0)) % len(seeds)]
+    flat = {**planned["config"], **sampled, SEED_KEY: seed}
+    digest = hashlib.sha1(json.dumps(sampled, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    name = f"{flat.get('method.name', 'scan')}/{planned['arm']}/search-{digest}/seed{seed}"
+    return PlannedTrial(name=name, arm=planned["arm"], seed=seed, key=trial_key(flat), config=flat)
+
+
+def sweep_trainable(config: dict[str, Any], context: SweepContext, body: Body | None = None) -> None:
+    """Run one trial under Ray Tune, logging to its (found or created) MLflow child run.
+
+    A trial whose run is already FINISHED is not trained again: its final metrics are reported once.
+    ``body`` is the trial side's ``trainables.tune_trainable.run_under_tune`` unless a test injects another.
+
+    Raises:
+        Whatever the trial raises, after its run is ended FAILED with the error tag (Ray then retries it).
+    """
+    if body is None:
+        from trainables.tune_trainable import run_under_tune as body
+    trial = resolve_trial(config)
+    params = flatten(parse_trial_config(trial.config))
+    run = TrialRun.open(context, trial.name, trial.key, trial.arm, trial.seed, params)
+    if run.is_finished:
+        tune.report(run.latest_metrics())
+        return
+    try:
+        body(trial.config, callbacks=(MlflowTrialLogger(run),))
+    except BaseException as error:
+        run.fail(error)
+        raise
+
+
+class MlflowTrialLogger:
+    """A TrialCallback that logs each epoch once (skipping epochs a previous attempt logged) and the final result."""
+
+    def __init__(self, run: TrialRun) -> None:
+        self._run = run
+        self._logged_up_to = run.last_logged_epoch()
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
+        if epoch > self._logged_up_to:
+            self._run.log_epoch(epoch, metrics)
+            self._logged_up_to = epoch
+
+    def on_trial_end(self, result: Any) -> None:
+        """Log ``stop_epoch``, ``total_train_time_s``, predictions and curve; end the run FINISHED."""
+        final = {
+            "stop_epoch": result.stop_epoch,
+            "total_train_time_s": float(sum(row.get("train_time_s", 0.0) for row in result.curve)),
+        }
+        probabilities = np.asarray(result.probabilities)
+        predictions = {"pred": np.asarray(result.predictions), "prob_max": probabilities.max(axis=1)}
+        labels = getattr(result, "labels", None)
+        if labels is not None:
+            predictions["labels"] = np.asarray(labels)
+        self._run.finish(final, result.curve, predictions)
+
+
+def build_trainable(context: SweepContext, cpu: float, gpu: float, body: Body | None = None) -> Any:
+    """``sweep_trainable`` bound to the sweep (``tune.with_parameters``) with per-trial resources."""
+    bound = tune.with_parameters(sweep_trainable, context=context, body=body)
+    return tune.with_resources(bound, {"cpu": cpu, "gpu": gpu})
+
+
+def search_trial_template(arm: str, config: dict[str, Any], seeds: Sequence[int]) -> dict[str, Any]:
+    """The fixed part of every search trial's Ray config (the searched keys are added by Optuna)."""
+    return {"arm": arm, "config": config, SEEDS: list(seeds)}
