@@ -35,18 +35,17 @@ def scan_loss(
 def cdc_select(probs: Tensor, top_m: int) -> tuple[Tensor, Tensor]:
     """CDC's confident-sample selection from the calibration head's [B, K] probabilities.
 
-    For every cluster k: take the ``top_m`` samples most probable for k (``top_m`` is capped at B), and keep
-    the first s_k = floor(top_m * mean of their probabilities for k). The union of the kept samples is returned
-    as sorted batch positions [S] with pseudo-labels [S] = argmax of their probabilities (S may be 0).
+    For every cluster k: take the ``top_m`` samples most probable for k (at most B of them), and keep the
+    first s_k = floor(top_m * mean confidence of those samples), confidence being a sample's max probability.
+    The union of the kept samples is returned as sorted batch positions [S] with pseudo-labels [S] = argmax
+    of their probabilities (S may be 0).
     """
-    batch_size, num_clusters = probs.shape
-    top_m = min(top_m, batch_size)
-    top_probs, top_positions = probs.topk(top_m, dim=0)  # [M, K], sorted descending per cluster
-    keep_counts = torch.floor(top_m * top_probs.mean(dim=0)).long()  # [K]
-    rank = torch.arange(top_m, device=probs.device).unsqueeze(1)  # [M, 1]
-    kept = top_positions[rank < keep_counts.unsqueeze(0)]
-    positions = torch.unique(kept)
-    return positions, probs[positions].argmax(dim=1)
+    confidence, argmax = probs.max(dim=1)
+    top_positions = probs.topk(min(top_m, probs.shape[0]), dim=0).indices  # [M, K], most probable first
+    keep_counts = torch.floor(top_m * confidence[top_positions].mean(dim=0)).long()  # [K]
+    rank = torch.arange(top_positions.shape[0], device=probs.device).unsqueeze(1)  # [M, 1]
+    positions = torch.unique(top_positions[rank < keep_counts.unsqueeze(0)])
+    return positions, argmax[positions]
 
 
 def cdc_clustering_loss(
