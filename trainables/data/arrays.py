@@ -1,4 +1,4 @@
-"""Samples given as arrays: ``.npz`` (keys ``x`` and ``y``), ``.npy`` (features plus a labels file) or ``.csv``.
+"""Samples given as arrays: ``.npz`` (``x`` and ``y``), ``.npy`` (features plus a labels file) or ``.csv``.
 
 ``dataset.root`` is the data file, or a folder holding ``data.npz``, ``data.csv`` or ``x.npy`` + ``y.npy``.
 2-D arrays are feature vectors; 3-D arrays [N, H, W] grayscale images; 4-D arrays [N, H, W, C]
@@ -33,7 +33,9 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        raise DataError(f"cannot read {path} as a NumPy array ({error}); re-save it with numpy.save") from None
+        raise DataError(
+            f"cannot read {path} as a NumPy array ({error}); re-save it with numpy.save"
+        ) from None
 
 
 def read_npz(path: Path, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -48,13 +50,17 @@ def read_npz(path: Path, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarra
                 )
             return archive[x_key], archive[y_key]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"cannot read {path} as a .npz archive ({error}); re-save it with numpy.savez") from None
+        raise DataError(
+            f"cannot read {path} as a .npz archive ({error}); re-save it with numpy.savez"
+        ) from None
 
 
 def read_npy(path: Path, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     labels = path.parent / options.get("labels", "y.npy")
     if not labels.is_file():
-        raise DataError(f"labels file {labels} is missing; save the labels there or set dataset.options.labels")
+        raise DataError(
+            f"labels file {labels} is missing; save the labels there or set dataset.options.labels"
+        )
     return _load_npy(path), _load_npy(labels)
 
 
@@ -84,7 +90,9 @@ def read_csv(path: Path, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarra
         labels.append(row[column].strip())
         cells = row[:column % width] + row[column % width + 1 :]
         if not _is_numeric(cells):
-            raise DataError(f"row {number} of {path} has a non-numeric feature; fix it or set dataset.options.header")
+            raise DataError(
+                f"row {number} of {path} has a non-numeric feature; fix it or set dataset.options.header"
+            )
         features.append([float(cell) for cell in cells])
     return np.asarray(features, dtype=np.float32), np.asarray(labels)
 
@@ -137,6 +145,7 @@ def to_source(x: np.ndarray, options: dict[str, Any]) -> SampleSource:
 
 
 def load_arrays(request: LoadRequest) -> LoadedData:
+    """Vectors or images with labels from one array file (see the module docstring)."""
     path = _data_file(request.root, request.options)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
@@ -149,4 +158,6 @@ def load_arrays(request: LoadRequest) -> LoadedData:
     return LoadedData(to_source(x, request.options), targets.astype(np.int64), num_classes=len(classes))
 
 
-register_dataset(DatasetSpec(name="arrays", load=load_arrays, layout=ARRAYS_LAYOUT))
+ARRAYS_OPTIONS = ("file", "x_key", "y_key", "labels", "label_column", "header", "delimiter", "channels_first")
+
+register_dataset(DatasetSpec(name="arrays", load=load_arrays, layout=ARRAYS_LAYOUT, options=ARRAYS_OPTIONS))

@@ -16,7 +16,7 @@ from trainables.config import DatasetConfig
 from trainables.data.sources import SampleSource
 from trainables.data.spec import DatasetSpec, LoadedData, LoadRequest
 from trainables.data.views import ViewSettings, build_views
-from trainables.errors import DataError
+from trainables.errors import ConfigError, DataError
 
 DATA_ENV = "DCSWEEP_DATA"
 CACHE_KEY_VERSION = 1
@@ -75,6 +75,7 @@ class ClusteringDataset(Dataset):
         return len(self.source)
 
     def __getitem__(self, index: int) -> tuple[dict[str, Tensor], int, int]:
+        index = int(index)
         sample = self.source[index]
         views = {name: transform(sample) for name, transform in self._transforms.items()}
         return views, index, int(self.targets[index])
@@ -125,7 +126,9 @@ def _download(spec: DatasetSpec, root: Path) -> None:
         ) from None
 
 
-def _sized_source(loaded: LoadedData, spec: DatasetSpec, image_size: int | None) -> tuple[SampleSource, int | None]:
+def _sized_source(
+    loaded: LoadedData, spec: DatasetSpec, image_size: int | None
+) -> tuple[SampleSource, int | None]:
     """Resize images to the size the val crop reads from; returns the source and the crop size."""
     source = loaded.source
     if not source.is_image:
@@ -154,6 +157,7 @@ def build_dataset(config: DatasetConfig, views: tuple[str, ...] = ("val",)) -> C
     from trainables.data import DATASETS
 
     spec: DatasetSpec = DATASETS.get(config.name)
+    _check_options(config, spec)
     root = resolve_root(config, spec)
     load_size = round(config.image_size * spec.val_resize_ratio) if config.image_size else None
     request = LoadRequest(name=spec.name, root=root, options=dict(config.options), load_size=load_size)
@@ -178,6 +182,16 @@ def build_dataset(config: DatasetConfig, views: tuple[str, ...] = ("val",)) -> C
     return ClusteringDataset(
         spec.name, source, loaded.targets, loaded.num_classes, settings, tuple(views), identity
     )
+
+
+def _check_options(config: DatasetConfig, spec: DatasetSpec) -> None:
+    unknown = sorted(set(config.options) - set(spec.options))
+    if unknown:
+        allowed = ", ".join(spec.options) or "none"
+        raise ConfigError(
+            f"dataset.options.{unknown[0]} is not an option of dataset {spec.name!r}; "
+            f"remove it (allowed: {allowed})"
+        )
 
 
 def _check_labels(loaded: LoadedData, name: str) -> None:

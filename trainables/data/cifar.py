@@ -50,7 +50,7 @@ def read_pickle_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarra
         with open(path, "rb") as file:
             batch: Any = pickle.load(file, encoding="latin1")
         data, labels = np.asarray(batch["data"]), np.asarray(batch[label_key], dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError) as error:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise DataError(
             f"{path} is truncated or not a CIFAR pickle batch ({type(error).__name__}); re-download it"
         ) from None
@@ -71,12 +71,14 @@ def _read_batches(folder: Path, names: list[str], root: Path, layout: str, label
 
 
 def load_cifar10(request: LoadRequest) -> LoadedData:
+    """CIFAR-10 train+test: 60,000 RGB 32x32 images, 10 classes."""
     folder = require_folder(request.root, CIFAR10_FOLDER, CIFAR10_LAYOUT)
     images, labels = _read_batches(folder, CIFAR10_FILES, request.root, CIFAR10_LAYOUT, "labels")
     return LoadedData(ImageArraySource(images), labels, num_classes=10)
 
 
 def load_cifar20(request: LoadRequest) -> LoadedData:
+    """CIFAR-100 train+test with fine labels mapped to the 20 superclasses."""
     folder = require_folder(request.root, CIFAR100_FOLDER, CIFAR100_LAYOUT)
     images, fine = _read_batches(folder, CIFAR100_FILES, request.root, CIFAR100_LAYOUT, "fine_labels")
     if fine.min() < 0 or fine.max() >= len(CIFAR100_TO_CIFAR20):

@@ -1,4 +1,4 @@
-"""Helpers that find a dataset's files under its root and explain the expected layout when they are missing."""
+"""Find a dataset's files under its root; explain the expected layout when they are missing."""
 
 from __future__ import annotations
 

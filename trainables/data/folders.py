@@ -14,7 +14,14 @@ from PIL import Image, UnidentifiedImageError
 
 from trainables.data.files import require_folder
 from trainables.data.sources import ImageArraySource, ImagePathSource, fit_square
-from trainables.data.spec import IMAGENET_MEAN, IMAGENET_STD, DatasetSpec, LoadedData, LoadRequest, register_dataset
+from trainables.data.spec import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DatasetSpec,
+    LoadedData,
+    LoadRequest,
+    register_dataset,
+)
 from trainables.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
@@ -37,7 +44,9 @@ def list_images(folder: Path) -> list[Path]:
         raise DataError(f"{folder} is missing; create it and put the class's images there")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not paths:
-        raise DataError(f"{folder} holds no image files; put the class's images there or remove the folder")
+        raise DataError(
+            f"{folder} holds no image files; put the class's images there or remove the folder"
+        )
     return paths
 
 
@@ -86,6 +95,7 @@ def decode_images(paths: list[Path], num_channels: int, size: int | None) -> np.
 
 
 def load_coil20(request: LoadRequest) -> LoadedData:
+    """COIL-20: 20 objects x 72 poses, grayscale, decoded into memory."""
     folders = [request.root / name for name in COIL20_CLASSES]
     missing = [f.name for f in folders if not f.is_dir()]
     if missing:
@@ -101,7 +111,9 @@ def load_image_folder(request: LoadRequest) -> LoadedData:
     """Options: ``channels`` (1 or 3; default: 1 if the first image is grayscale, else 3)."""
     folders = sorted(p for p in request.root.iterdir() if p.is_dir())
     if not folders:
-        raise DataError(f"{request.root} has no class folders; lay out dataset.root as {IMAGE_FOLDER_LAYOUT}")
+        raise DataError(
+            f"{request.root} has no class folders; lay out dataset.root as {IMAGE_FOLDER_LAYOUT}"
+        )
     paths, labels = scan_classes(folders)
     channels = request.options.get("channels")
     if channels is None:
@@ -120,6 +132,7 @@ def read_wnids(filename: str) -> list[str]:
 
 def _imagenet_subset_loader(wnid_file: str):
     def load(request: LoadRequest) -> LoadedData:
+        """The subset's wnid folders of an ImageNet train folder, read lazily."""
         wnids = read_wnids(wnid_file)
         base = request.root
         if not (base / wnids[0]).is_dir() and (base / "train").is_dir():
@@ -137,6 +150,7 @@ def _imagenet_subset_loader(wnid_file: str):
 
 
 def load_tiny_imagenet(request: LoadRequest) -> LoadedData:
+    """Tiny-ImageNet train split, classes numbered by sorted wnid, read lazily."""
     train = require_folder(request.root, TINY_FOLDER, TINY_LAYOUT) / "train"
     if not train.is_dir():
         raise DataError(f"{train} is missing; lay out dataset.root ({request.root}) as {TINY_LAYOUT}")
@@ -148,7 +162,11 @@ def load_tiny_imagenet(request: LoadRequest) -> LoadedData:
 
 
 register_dataset(DatasetSpec(name="coil20", load=load_coil20, layout=COIL20_LAYOUT))
-register_dataset(DatasetSpec(name="image_folder", load=load_image_folder, layout=IMAGE_FOLDER_LAYOUT))
+register_dataset(
+    DatasetSpec(
+        name="image_folder", load=load_image_folder, layout=IMAGE_FOLDER_LAYOUT, options=("channels",)
+    )
+)
 
 
 def _register_imagenet_subset(name: str, wnid_file: str) -> None:
@@ -168,6 +186,10 @@ _register_imagenet_subset("imagenet10", "imagenet10_wnids.txt")
 _register_imagenet_subset("imagenet_dogs", "imagenet_dogs_wnids.txt")
 register_dataset(
     DatasetSpec(
-        name="tiny_imagenet", load=load_tiny_imagenet, layout=TINY_LAYOUT, mean=IMAGENET_MEAN, std=IMAGENET_STD
+        name="tiny_imagenet",
+        load=load_tiny_imagenet,
+        layout=TINY_LAYOUT,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
     )
 )

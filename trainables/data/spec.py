@@ -48,7 +48,9 @@ class DatasetSpec:
     ``load`` reads the data (raises DataError); ``layout`` describes the expected files for error
     messages; ``mean``/``std`` are the per-channel normalisation (None: 0.5 per channel);
     ``val_resize_ratio`` is the resize-then-centre-crop ratio of the val view (256/224 for ImageNet
-    subsets); ``download`` fetches the files into the root with torchvision, where it can.
+    subsets); ``download`` fetches the files into the root with torchvision, where it can, and
+    ``is_present`` says whether they are already there; ``options`` names the keys the loader reads
+    from ``dataset.options``.
     """
 
     name: str
@@ -60,6 +62,7 @@ class DatasetSpec:
     needs_root: bool = True
     download: Callable[[Path], None] | None = None
     is_present: Callable[[Path], bool] | None = None
+    options: tuple[str, ...] = ()
 
     def normalisation(self, num_channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel (mean, std); the compute-free default is 0.5 for every channel."""

@@ -43,6 +43,7 @@ def read_stl_split(x_path: Path, y_path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_stl10(request: LoadRequest) -> LoadedData:
+    """STL-10 labelled train+test: 13,000 RGB 96x96 images, 10 classes."""
     folder = require_folder(request.root, STL_FOLDER, STL_LAYOUT)
     parts = [
         read_stl_split(

@@ -12,6 +12,8 @@ from torch.utils.data import DataLoader
 
 from trainables.config import DatasetConfig
 from trainables.data import DATASETS, build_dataset
+from trainables.data.base import resolve_root
+from trainables.data.spec import DatasetSpec
 from trainables.errors import ConfigError, DataError, DcsweepError
 
 
@@ -106,3 +108,40 @@ def test_views_are_repeatable_with_torch_seed() -> None:
     for a, b in zip(first, second):
         torch.testing.assert_close(a["weak"], b["weak"], rtol=0, atol=0)
         torch.testing.assert_close(a["strong"], b["strong"], rtol=0, atol=0)
+
+
+def test_unknown_dataset_option_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="dataset.options.colour is not an option of dataset 'coil20'"):
+        build_dataset(DatasetConfig(name="coil20", root=tmp_path, options={"colour": True}))
+
+
+def fake_spec(calls: list[Path], fail: bool = False) -> DatasetSpec:
+    def download(root: Path) -> None:
+        calls.append(root)
+        if fail:
+            raise OSError("network unreachable")
+        (root / "payload.bin").write_bytes(b"x")
+
+    return DatasetSpec(
+        name="fake",
+        load=lambda request: None,
+        layout="<root>/payload.bin",
+        download=download,
+        is_present=lambda root: (root / "payload.bin").is_file(),
+    )
+
+
+def test_download_runs_only_when_asked_and_files_are_missing(tmp_path: Path) -> None:
+    calls: list[Path] = []
+    spec = fake_spec(calls)
+    root = tmp_path / "fake"
+    with pytest.raises(DataError, match="does not exist"):
+        resolve_root(DatasetConfig(root=root), spec)
+    assert resolve_root(DatasetConfig(root=root, download=True), spec) == root.resolve()
+    assert resolve_root(DatasetConfig(root=root, download=True), spec) == root.resolve()
+    assert calls == [root]
+
+
+def test_failed_download_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="downloading 'fake' into .* failed \\(network unreachable\\)"):
+        resolve_root(DatasetConfig(root=tmp_path / "fake", download=True), fake_spec([], fail=True))
