@@ -1,0 +1,125 @@
+"""Render a table of already formatted cells as Markdown, LaTeX (booktabs) or a rich table.
+
+Cells hold plain text plus footnote markers from ``MARKERS``; each renderer turns the markers and the bold flag
+into its own syntax, so one ``TextTable`` gives the same table in every format.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rich.table import Table
+
+MARKERS = {"†": r"$^{\dagger}$", "‡": r"$^{\ddagger}$"}
+"""Footnote markers used in cell text, with their LaTeX form."""
+
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "−": "-",
+    "Δ": r"$\Delta$",
+    "–": "--",
+    **MARKERS,
+}
+_LATEX_PATTERN = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIALS))
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """A table with row labels, column groups (e.g. datasets) and sub-columns (e.g. metrics) per group.
+
+    ``cells[i]`` has ``len(groups) * len(subcolumns)`` entries, group-major; ``bold`` has the same shape.
+    """
+
+    title: str
+    index_names: list[str]
+    index: list[tuple[str, ...]]
+    groups: list[str]
+    subcolumns: list[str]
+    cells: list[list[str]]
+    bold: list[list[bool]]
+    notes: list[str] = field(default_factory=list)
+
+    def headers(self) -> list[str]:
+        """One flat header per data column: ``"<group> <subcolumn>"`` (or just the sub-column if one group)."""
+        if len(self.groups) == 1 and not self.groups[0]:
+            return list(self.subcolumns)
+        return [f"{g} {s}".strip() for g in self.groups for s in self.subcolumns]
+
+
+def latex_escape(text: str) -> str:
+    """``text`` with LaTeX specials escaped and footnote markers as superscript symbols."""
+    return _LATEX_PATTERN.sub(lambda m: _LATEX_SPECIALS[m.group(0)], text)
+
+
+def to_markdown(table: TextTable) -> str:
+    """A GitHub Markdown table with a bold title, best cells in ``**bold**`` and the notes below."""
+    header = [*table.index_names, *table.headers()]
+    lines = [f"**{table.title}**", "", _md_row(header), _md_row(["---"] * len(table.index_names) + ["---:"] * (len(header) - len(table.index_names)))]
+    for labels, cells, bold in zip(table.index, table.cells, table.bold, strict=True):
+        shown = [f"**{c}**" if b else c for c, b in zip(cells, bold, strict=True)]
+        lines.append(_md_row([*labels, *shown]))
+    lines += [""] + [f"{note}  " for note in table.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_latex(table: TextTable) -> str:
+    """A booktabs ``table`` fragment: grouped header with cmidrules, best cells in ``\\textbf``, notes below."""
+    n_index, n_sub = len(table.index_names), len(table.subcolumns)
+    grouped = not (len(table.groups) == 1 and not table.groups[0])
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex_escape(table.title)}}}",
+        rf"\begin{{tabular}}{{{'l' * n_index}{'r' * n_sub * len(table.groups)}}}",
+        r"\toprule",
+    ]
+    if grouped:
+        spans = [rf"\multicolumn{{{n_sub}}}{{c}}{{{latex_escape(g)}}}" for g in table.groups]
+        lines.append(" & ".join([""] * n_index + spans) + r" \\")
+        rules = [
+            rf"\cmidrule(lr){{{n_index + 1 + i * n_sub}-{n_index + (i + 1) * n_sub}}}" for i in range(len(table.groups))
+        ]
+        lines.append(" ".join(rules))
+    subheaders = table.subcolumns * len(table.groups)
+    lines.append(" & ".join(latex_escape(h) for h in [*table.index_names, *subheaders]) + r" \\")
+    lines.append(r"\midrule")
+    for labels, cells, bold in zip(table.index, table.cells, table.bold, strict=True):
+        shown = [rf"\textbf{{{latex_escape(c)}}}" if b else latex_escape(c) for c, b in zip(cells, bold, strict=True)]
+        lines.append(" & ".join([*(latex_escape(x) for x in labels), *shown]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.notes:
+        lines.append(r"\par\smallskip\footnotesize " + r" \\ ".join(latex_escape(n) for n in table.notes))
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def to_rich(table: TextTable) -> Table:
+    """A rich ``Table`` for the terminal, best cells in bold, notes as the caption."""
+    rich_table = Table(title=table.title, caption="\n".join(table.notes) or None, caption_justify="left")
+    for name in table.index_names:
+        rich_table.add_column(name)
+    for header in table.headers():
+        rich_table.add_column(header, justify="right")
+    for labels, cells, bold in zip(table.index, table.cells, table.bold, strict=True):
+        shown = [f"[bold]{_rich_escape(c)}[/bold]" if b else _rich_escape(c) for c, b in zip(cells, bold, strict=True)]
+        rich_table.add_row(*(_rich_escape(x) for x in labels), *shown)
+    return rich_table
+
+
+def _md_row(values: list[str]) -> str:
+    return "| " + " | ".join(v.replace("|", r"\|") for v in values) + " |"
+
+
+def _rich_escape(text: str) -> str:
+    return text.replace("[", r"\[")

@@ -1,0 +1,158 @@
+"""Synthetic sweeps written to a sqlite MLflow store with the orchestrator's schema, shared by the report tests."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+
+EPOCHS = 4
+ARMS = {
+    "baseline": {"init.strategy": "prototype", "selection.strategy": "none"},
+    "+DACHI": {"init.strategy": "dachi", "selection.strategy": "none"},
+    "ours": {"init.strategy": "dachi", "selection.strategy": "dss"},
+}
+
+
+@dataclass
+class SyntheticTrial:
+    """One trial to write: its params, tags and per-epoch metric values (fractions for acc-like metrics)."""
+
+    params: dict[str, Any]
+    arm: str
+    seed: int
+    history: dict[str, list[float]] = field(default_factory=dict)
+    failed: str | None = None
+    stop_epoch: int | None = None
+    grid_point: str = ""
+
+    @property
+    def name(self) -> str:
+        method, dataset = self.params["method.name"], self.params["dataset.name"]
+        return f"{method}/{dataset}{self.grid_point}/{self.arm}/seed{self.seed}"
+
+
+def write_sweep(client: MlflowClient, sweep: str, trials: list[SyntheticTrial], spec: dict[str, Any], tmp: Path) -> str:
+    """Write a parent run with ``spec.yaml`` and one child run per trial; returns the parent run id."""
+    experiment_id = client.create_experiment(f"dcsweep/{sweep}")
+    parent = client.create_run(
+        experiment_id,
+        run_name=sweep,
+        tags={"dcsweep.role": "sweep", "dcsweep.sweep_id": sweep, "dcsweep.spec_hash": "h", "dcsweep.code_version": "t"},
+    )
+    spec_path = tmp / f"{sweep}-spec" / "spec.yaml"
+    spec_path.parent.mkdir(parents=True)
+    spec_path.write_text(yaml.safe_dump(spec))
+    client.log_artifact(parent.info.run_id, str(spec_path))
+    for trial in trials:
+        tags = {
+            "mlflow.parentRunId": parent.info.run_id,
+            "dcsweep.role": "trial",
+            "dcsweep.sweep_id": sweep,
+            "dcsweep.trial_name": trial.name,
+            "dcsweep.trial_key": f"{trial.name}-key",
+            "dcsweep.arm": trial.arm,
+            "dcsweep.seed": str(trial.seed),
+        }
+        if trial.failed:
+            tags["dcsweep.error"] = trial.failed
+        run = client.create_run(experiment_id, run_name=trial.name, tags=tags)
+        params = {**trial.params, "arm": trial.arm, "seed": trial.seed, "train.seed": trial.seed}
+        metrics = [
+            Metric(key, float(value), 1000 + epoch, epoch)
+            for key, values in trial.history.items()
+            for epoch, value in enumerate(values, start=1)
+        ]
+        if trial.stop_epoch is not None:
+            metrics.append(Metric("stop_epoch", float(trial.stop_epoch), 5000, EPOCHS))
+        client.log_batch(
+            run.info.run_id,
+            metrics=metrics,
+            params=[Param(k, str(v)) for k, v in params.items()],
+        )
+        client.set_terminated(run.info.run_id, status="FAILED" if trial.failed else "FINISHED")
+    return parent.info.run_id
+
+
+def random_history(rng: np.random.Generator, level: float, epochs: int = EPOCHS) -> dict[str, list[float]]:
+    """Plausible per-epoch metrics around accuracy ``level`` (fractions), drawn from ``rng``."""
+    def series(center: float, spread: float) -> list[float]:
+        return list(np.clip(center + spread * rng.standard_normal(epochs), 0.0, 1.0))
+
+    return {
+        "acc": series(level, 0.02),
+        "nmi": series(level - 0.05, 0.02),
+        "ari": series(level - 0.08, 0.02),
+        "acc_high": series(level + 0.05, 0.02),
+        "acc_mid": series(level, 0.02),
+        "acc_low": series(level - 0.1, 0.02),
+        "pruned_frac": [0.0, 0.0, 0.0] + series(0.2, 0.05)[: epochs - 3],
+        "mean_abs_d2s": list(0.2 * np.exp(-np.arange(epochs)) + 0.01 * rng.random(epochs)),
+        "train_time_s": series(0.5, 0.05),
+        "loss": list(2.0 - 0.1 * np.arange(epochs) + 0.05 * rng.random(epochs)),
+    }
+
+
+@dataclass(frozen=True)
+class SyntheticStore:
+    """Where the synthetic sweeps live and what was written to them."""
+
+    workdir: Path
+    tracking_uri: str
+    ablation: list[SyntheticTrial]
+    sensitivity: list[SyntheticTrial]
+    ablation_parent: str
+
+
+def _ablation_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
+    """cdc and scan x three arms x two datasets x five seeds; one cdc/ours/cifar10 seed fails."""
+    trials = []
+    for method, dataset, (arm, overrides), seed in itertools.product(
+        ["cdc", "scan"], ["cifar10", "stl10"], ARMS.items(), range(5)
+    ):
+        params = {"method.name": method, "dataset.name": dataset, "init.alpha": 2.0, "init.k": 10,
+                  "selection.epsilon": 0.1, **overrides}
+        level = 0.8 + 0.03 * list(ARMS).index(arm) + (0.05 if method == "cdc" else 0.0)
+        trial = SyntheticTrial(params, arm, seed, random_history(rng, level), stop_epoch=3)
+        if (method, dataset, arm, seed) == ("cdc", "cifar10", "ours", 4):
+            trial.failed = "training diverged: NaN loss at epoch 2 of cdc"
+            trial.history = {k: v[:2] for k, v in trial.history.items()}
+        trials.append(trial)
+    return trials
+
+
+def _sensitivity_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
+    """cdc/ours on cifar10 over epsilon in {0.05, 0.1, 0.2} x alpha in {1, 2} x two seeds."""
+    trials = []
+    for epsilon, alpha, seed in itertools.product([0.05, 0.1, 0.2], [1.0, 2.0], range(2)):
+        params = {"method.name": "cdc", "dataset.name": "cifar10", "init.alpha": alpha, "init.k": 10,
+                  "selection.epsilon": epsilon, **ARMS["ours"]}
+        history = random_history(rng, 0.9 - epsilon / 4)
+        trials.append(SyntheticTrial(params, "ours", seed, history, grid_point=f"/eps{epsilon}/alpha{alpha}"))
+    return trials
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStore:
+    """A workdir whose ``mlflow.db`` holds the sweeps ``ablation``, ``sensitivity`` and ``allfailed``."""
+    workdir = tmp_path_factory.mktemp("workdir")
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    rng = np.random.default_rng(0)
+    ablation = _ablation_trials(rng)
+    spec = {"name": "ablation", "seeds": list(range(5)), "arms": ARMS,
+            "report": {"rows": ["method.name", "arm"], "columns": ["dataset.name"], "paper_table": "table3"}}
+    parent = write_sweep(client, "ablation", ablation, spec, workdir)
+    sensitivity = _sensitivity_trials(rng)
+    write_sweep(client, "sensitivity", sensitivity, {"name": "sensitivity", "seeds": [0, 1]}, workdir)
+    failing = [SyntheticTrial({"method.name": "scan", "dataset.name": "cifar10"}, "baseline", s, failed="boom")
+               for s in range(2)]
+    write_sweep(client, "allfailed", failing, {"name": "allfailed", "seeds": [0, 1]}, workdir)
+    return SyntheticStore(workdir, uri, ablation, sensitivity, parent)
