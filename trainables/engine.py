@@ -390,8 +390,7 @@ def run_epochs(
     curve: list[dict[str, float]] = []
     first_epoch, stopped = 1, False
     if resume_from is not None:
-        state = load_checkpoint(resume_from)
-        check_fingerprint(state, config, resume_from)
+        state = load_resume_state(resume_from, config)
         _load_engine_state(engine, state["engine"], resume_from)
         restore_rng_state(state["rng"])
         curve, first_epoch, stopped = list(state["curve"]), state["epoch"] + 1, state["stopped"]
@@ -427,6 +426,17 @@ def run_epochs(
     for callback in callbacks:
         callback.on_trial_end(result)
     return result
+
+
+def load_resume_state(path: Path, config: TrialConfig) -> dict[str, Any]:
+    """The state of the checkpoint at ``path``, checked to belong to ``config``.
+
+    Raises:
+        CheckpointError: unreadable, foreign, or written for a different config.
+    """
+    state = load_checkpoint(path)
+    check_fingerprint(state, config, path)
+    return state
 
 
 def _load_engine_state(engine: EpochEngine, state: dict[str, Any], path: Path) -> None:

@@ -1,0 +1,110 @@
+"""DSS speed-up: does excluding a fraction p of the samples make an epoch (1 - p) + p * c_score / c_train as long?
+
+On one fixed workload (default: digits, small_cnn, SCAN, fine-tuned encoder) a forced selector excludes a fixed
+random fraction p of the samples in every epoch. Each epoch's training and scoring times come from the engine
+itself (``train_time_s``, ``score_time_s``); the median over the epochs after a warm-up epoch is kept.
+
+The per-sample costs are measured independently of the pruned runs: c_train from the p = 0 run (training on
+everything), c_score from a run that excludes everything (scoring only). The analytic ideal epoch-time ratio
+(1 - p) + p * c_score / c_train is printed next to the measured ratio epoch_time(p) / epoch_time(0).
+
+Usage:
+    python benchmarks/dss_speedup.py [--method scan] [--epochs 5] [--fractions 0.3 0.5] [--smoke-test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from trainables.config import parse_trial_config
+from trainables.engine import EpochEngine
+from trainables.plugins.base import SampleScores, SampleSelector
+from trainables.trial import assemble
+
+
+class ForcedSelector(SampleSelector):
+    """Excludes the same uniformly drawn ``round(fraction * N)`` samples in every epoch; always scores them."""
+
+    needs_scores = True
+
+    def __init__(self, num_samples: int, fraction: float, seed: int) -> None:
+        super().__init__(config=None, num_samples=num_samples, seed=seed)  # type: ignore[arg-type]
+        drawn = np.random.default_rng(seed).permutation(num_samples)[: round(fraction * num_samples)]
+        self.excluded[drawn] = True
+
+    def update(self, epoch: int, scores: SampleScores) -> None:
+        """The exclusion set is fixed: nothing to update."""
+
+
+def time_epochs(config_data: dict, fraction: float, epochs: int) -> tuple[float, float, int, int]:
+    """Median (train_s, score_s) per epoch after a warm-up epoch, with the trained and scored sample counts."""
+    config = parse_trial_config(config_data)
+    parts = assemble(config)
+    parts.selector = ForcedSelector(len(parts.targets), fraction, config.train.seed)
+    engine = EpochEngine(parts, config.train, config.method.name)
+    rows = [engine.run_epoch(epoch, is_last=False).row for epoch in range(1, epochs + 1)]
+    timed = rows[1:]
+    n_scored = int(parts.selector.excluded.sum())
+    return (
+        statistics.median(row["train_time_s"] for row in timed),
+        statistics.median(row["score_time_s"] for row in timed),
+        int(timed[-1]["samples_trained"]),
+        n_scored,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--arch", default="small_cnn")
+    parser.add_argument("--method", default="scan")
+    parser.add_argument("--encoder-checkpoint", type=Path, default=None)
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per fraction; the first is a warm-up")
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.3, 0.5])
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--score-batch-size", type=int, default=1024)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--smoke-test", action="store_true", help="2 epochs, one fraction: checks it runs")
+    args = parser.parse_args()
+    epochs, fractions = (2, [0.5]) if args.smoke_test else (args.epochs, args.fractions)
+
+    with tempfile.TemporaryDirectory(prefix="dcsweep-dss-bench-") as cache_dir:
+        config_data = {
+            "dataset.name": args.dataset,
+            "encoder.arch": args.arch,
+            "encoder.checkpoint": args.encoder_checkpoint,
+            "method.name": args.method,
+            "train.batch_size": args.batch_size,
+            "train.score_batch_size": args.score_batch_size,
+            "train.device": args.device,
+            "train.encoder_mode": "finetune",
+            "train.epochs": epochs,
+            "cache_dir": cache_dir,
+        }
+        full_train, _, n_all, _ = time_epochs(config_data, 0.0, epochs)
+        _, score_all, _, n_scored_all = time_epochs(config_data, 1.0, epochs)
+        train_cost, score_cost = full_train / n_all, score_all / n_scored_all
+        relative = score_cost / train_cost
+        print(f"workload: {args.dataset}, {args.arch}, {args.method}, finetune, N={n_all}, batch {args.batch_size}, "
+              f"score batch {args.score_batch_size}, median of {epochs - 1} epochs after 1 warm-up")
+        print(f"per-sample cost: train {train_cost * 1e3:.3f} ms, score {score_cost * 1e3:.3f} ms, "
+              f"score/train = {relative:.3f}")
+        print(f"{'p':>5} {'train s':>8} {'score s':>8} {'epoch s':>8} {'measured':>9} {'ideal':>7} "
+              f"{'diff':>7} {'speed-up':>9}")
+        print(f"{0.0:5.2f} {full_train:8.3f} {0.0:8.3f} {full_train:8.3f} {1.0:9.3f} {1.0:7.3f} {0.0:7.1%} "
+              f"{1.0:8.2f}x")
+        for fraction in fractions:
+            train_s, score_s, _, _ = time_epochs(config_data, fraction, epochs)
+            measured = (train_s + score_s) / full_train
+            ideal = (1 - fraction) + fraction * relative
+            print(f"{fraction:5.2f} {train_s:8.3f} {score_s:8.3f} {train_s + score_s:8.3f} {measured:9.3f} "
+                  f"{ideal:7.3f} {measured / ideal - 1:7.1%} {1 / measured:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

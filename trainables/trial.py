@@ -1,0 +1,103 @@
+"""One trial, in-process: assemble the parts from a TrialConfig, run the epochs, checkpoint, report to callbacks.
+
+Usable without Ray (tests, debugging); ``trainables.tune_trainable`` adapts it to Ray Tune.
+
+Example:
+    >>> result = run_trial({"dataset.name": "digits", "method.name": "scan", "train.epochs": 3})
+    >>> result.metrics["acc"], result.stop_epoch
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainables.config import TrialConfig, parse_trial_config
+from trainables.data.base import build_dataset
+from trainables.density import density_regions
+from trainables.device import resolve_device, seed_everything
+from trainables.engine import TrialCallback, TrialParts, TrialResult, load_resume_state, run_epochs
+from trainables.features import extract_features
+from trainables.methods import METHODS
+from trainables.methods.base import dataset_view_source
+from trainables.metrics import REGIONS
+from trainables.models.checkpoints import file_hash
+from trainables.models.encoders import build_encoder
+from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
+from trainables.plugins.early_stop import PruningEarlyStop
+
+__all__ = ["TrialCallback", "TrialResult", "assemble", "encoder_key", "run_trial"]
+
+DENSITY_K = 10
+
+
+def run_trial(
+    config: TrialConfig | dict[str, Any],
+    callbacks: Sequence[TrialCallback] = (),
+    resume_from: Path | None = None,
+    workdir: Path | None = None,
+) -> TrialResult:
+    """Run one trial to its last epoch (or early stop), continuing after the checkpoint ``resume_from`` if given.
+
+    Checkpoints are written under ``workdir`` (a temporary folder when None) every ``train.checkpoint_every``
+    epochs and at the end; only the latest is kept (see ``trainables.engine.run_epochs``).
+
+    Raises:
+        ConfigError: the config is invalid.
+        CheckpointError: ``resume_from`` is unreadable or was written for a different config.
+        TrainingError: the loss diverged.
+    """
+    config = config if isinstance(config, TrialConfig) else parse_trial_config(config)
+    if resume_from is not None:
+        load_resume_state(resume_from, config)  # fail fast, before the dataset and model are built
+    return run_epochs(assemble(config), config, callbacks, resume_from=resume_from, workdir=workdir)
+
+
+def assemble(config: TrialConfig) -> TrialParts:
+    """Build dataset, encoder, cached features, density regions, method (prepared, head initialised),
+    optimiser, selector and early stop, in a seeded order so that two calls give identical parts."""
+    device = resolve_device(config.train.device)
+    seed_everything(config.train.seed)
+    dataset = build_dataset(config.dataset, views=("val",))
+    encoder = build_encoder(config.encoder, dataset)
+    features = extract_features(
+        encoder, dataset, Path(config.cache_dir).expanduser(), encoder_key(config), device,
+        batch_size=config.train.score_batch_size,
+    )
+    regions = np.asarray(REGIONS)[density_regions(features, k=DENSITY_K)]
+    method = METHODS.get(config.method.name).build(config, encoder, dataset.num_classes, encoder.feature_dim)
+    method.to(device)
+    train_views = tuple(dict.fromkeys((*method.train_views, "weak", "strong")))
+    train_set = dataset.with_views(train_views)
+    method.attach_view_source(dataset_view_source(train_set))
+    method.prepare(features)
+    method.init_head(features, INIT_STRATEGIES.get(config.init.strategy)(config.init))
+    if config.train.encoder_mode == "frozen":
+        method.encoder.requires_grad_(False)
+    optimizer = torch.optim.Adam(method.param_groups(), weight_decay=config.train.weight_decay)
+    selector = SELECTION_STRATEGIES.get(config.selection.strategy)(
+        config.selection, len(dataset), config.train.seed
+    )
+    patience = config.early_stop.patience
+    return TrialParts(
+        method=method,
+        optimizer=optimizer,
+        selector=selector,
+        early_stop=PruningEarlyStop(patience) if patience is not None else None,
+        train_set=train_set,
+        val_set=dataset.with_views(("val",)),
+        targets=np.asarray(dataset.targets, dtype=np.int64),
+        regions=regions,
+        device=device,
+    )
+
+
+def encoder_key(config: TrialConfig) -> str:
+    """Identifies the pre-trained encoder for the feature cache: arch, stem and checkpoint hash (or init seed)."""
+    encoder = config.encoder
+    weights = file_hash(encoder.checkpoint) if encoder.checkpoint else f"random-init-seed-{config.train.seed}"
+    return f"{encoder.arch}:{encoder.stem}:{encoder.stem_padding}:{weights}"

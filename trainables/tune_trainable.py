@@ -1,0 +1,61 @@
+"""The Ray Tune function trainable: every Ray call of dcsweep's trial side lives in this one adapter.
+
+Ray's reporting API has changed more than once; this module is written against ray 2.60:
+``ray.tune.get_checkpoint()``, ``ray.tune.report(metrics, checkpoint=...)`` and ``ray.tune.Checkpoint``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from trainables.config import parse_trial_config
+from trainables.engine import TrialCallback, TrialResult
+from trainables.trial import run_trial
+
+
+class TuneReporter:
+    """A TrialCallback that reports each epoch's row to Ray Tune, with the checkpoint on checkpoint epochs."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
+        checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir is not None else None
+        tune.report(metrics, checkpoint=checkpoint)
+
+    def on_trial_end(self, result: TrialResult) -> None:
+        """Nothing to do: Ray marks the trial finished when the function returns."""
+
+
+def run_under_tune(config: dict[str, Any], callbacks: Sequence[TrialCallback] = ()) -> TrialResult:
+    """Body of the trainable: parse the flat dotted-key config, restore Ray's checkpoint if any, run, report.
+
+    ``callbacks`` run before the reporter each epoch, so they see an epoch before Ray may stop the trial.
+
+    Raises:
+        ConfigError, CheckpointError, TrainingError: as ``trainables.run_trial``.
+    """
+    trial_config = parse_trial_config(config)
+    with tempfile.TemporaryDirectory(prefix="dcsweep-tune-") as scratch:
+        resume_from = _restore(Path(scratch) / "restored")
+        return run_trial(
+            trial_config,
+            callbacks=(*callbacks, TuneReporter()),
+            resume_from=resume_from,
+            workdir=Path(scratch) / "work",
+        )
+
+
+def tune_trainable(config: dict[str, Any]) -> None:
+    """The function passed to ``ray.tune.Tuner``; it returns nothing because results are reported per epoch."""
+    run_under_tune(config)
+
+
+def _restore(target: Path) -> Path | None:
+    """Copy Ray's checkpoint of this trial (if it is being restored) to ``target``; returns it or None."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    return Path(checkpoint.to_directory(str(target)))
