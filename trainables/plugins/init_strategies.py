@@ -47,7 +47,7 @@ class ClusteringInit(HeadInitializer):
     def labels_and_weights(
         self, features: np.ndarray, n_centres: int, seed: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """[N] cluster labels in [0, n_centres) and [N] positive sample weights."""
+        """[N] cluster labels in [0, n_centres) and [N] non-negative weights (max 1 in each cluster)."""
 
 
 @INIT_STRATEGIES.register("prototype")
