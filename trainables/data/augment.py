@@ -1,11 +1,14 @@
 """Strong augmentation of SCAN (baselines.md): 4 of 14 image operations, then Cutout.
 
-Each operation draws its own magnitude uniformly from its range with a random sign, using torch's
-global RNG so that ``torch.manual_seed`` makes the augmentation repeatable.
+Every operation is a pure function ``op(image, level)`` of a PIL image and a level in [-1, 1]: the
+magnitude is ``|level|`` mapped linearly onto the operation's range and the sign is the sign of
+``level``. ``RandomOps`` draws the operations and their levels (uniform in [-1, 1], i.e. a uniform
+magnitude with a random sign) from torch's global RNG, so ``torch.manual_seed`` makes it repeatable.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -16,72 +19,75 @@ GRAY_FILL = 128
 MAX_ROTATION_DEG = 30.0
 MAX_SHEAR = 0.1
 MAX_TRANSLATE = 0.1  # fraction of the image side
-ENHANCE_RANGE = (0.05, 0.95)  # enhancement factor = 1 +- a value drawn from this range
+ENHANCE_RANGE = (0.05, 0.95)  # enhancement factor = 1 +- a value in this range
 POSTERIZE_BITS = (4, 8)
 
-
-def _uniform(low: float, high: float) -> float:
-    return low + (high - low) * torch.rand(()).item()
-
-
-def _signed(low: float, high: float) -> float:
-    """A magnitude uniform in [low, high] with a random sign."""
-    sign = 1.0 if torch.rand(()).item() < 0.5 else -1.0
-    return sign * _uniform(low, high)
+Operation = Callable[[Image.Image, float], Image.Image]
 
 
 def _fill(image: Image.Image) -> int | tuple[int, ...]:
-    return GRAY_FILL if len(image.getbands()) == 1 else (GRAY_FILL,) * len(image.getbands())
+    bands = len(image.getbands())
+    return GRAY_FILL if bands == 1 else (GRAY_FILL,) * bands
 
 
 def _affine(image: Image.Image, coefficients: tuple[float, ...]) -> Image.Image:
     return image.transform(image.size, Image.Transform.AFFINE, coefficients, fillcolor=_fill(image))
 
 
-def _enhancer(kind: type) -> Callable[[Image.Image], Image.Image]:
-    def enhance(image: Image.Image) -> Image.Image:
-        return kind(image).enhance(1.0 + _signed(*ENHANCE_RANGE))
+def _enhancer(kind: type) -> Operation:
+    low, high = ENHANCE_RANGE
+
+    def enhance(image: Image.Image, level: float) -> Image.Image:
+        return kind(image).enhance(1.0 + math.copysign(low + (high - low) * abs(level), level))
 
     return enhance
 
 
-def _rotate(image: Image.Image) -> Image.Image:
-    return image.rotate(_signed(0.0, MAX_ROTATION_DEG), fillcolor=_fill(image))
-
-
-def _solarize(image: Image.Image) -> Image.Image:
-    return ImageOps.solarize(image, threshold=int(_uniform(0, 256)))
-
-
-def _posterize(image: Image.Image) -> Image.Image:
-    low, high = POSTERIZE_BITS
-    return ImageOps.posterize(image, int(torch.randint(low, high + 1, ()).item()))
-
-
-def _shear_x(image: Image.Image) -> Image.Image:
-    return _affine(image, (1, _signed(0.0, MAX_SHEAR), 0, 0, 1, 0))
-
-
-def _shear_y(image: Image.Image) -> Image.Image:
-    return _affine(image, (1, 0, 0, _signed(0.0, MAX_SHEAR), 1, 0))
-
-
-def _translate_x(image: Image.Image) -> Image.Image:
-    return _affine(image, (1, 0, _signed(0.0, MAX_TRANSLATE) * image.size[0], 0, 1, 0))
-
-
-def _translate_y(image: Image.Image) -> Image.Image:
-    return _affine(image, (1, 0, 0, 0, 1, _signed(0.0, MAX_TRANSLATE) * image.size[1]))
-
-
-def _identity(image: Image.Image) -> Image.Image:
+def _identity(image: Image.Image, level: float) -> Image.Image:
     return image
 
 
-STRONG_OPS: dict[str, Callable[[Image.Image], Image.Image]] = {
+def _autocontrast(image: Image.Image, level: float) -> Image.Image:
+    return ImageOps.autocontrast(image)
+
+
+def _equalize(image: Image.Image, level: float) -> Image.Image:
+    return ImageOps.equalize(image)
+
+
+def _rotate(image: Image.Image, level: float) -> Image.Image:
+    return image.rotate(MAX_ROTATION_DEG * level, fillcolor=_fill(image))
+
+
+def _solarize(image: Image.Image, level: float) -> Image.Image:
+    return ImageOps.solarize(image, threshold=min(255, int(256 * abs(level))))
+
+
+def _posterize(image: Image.Image, level: float) -> Image.Image:
+    low, high = POSTERIZE_BITS
+    return ImageOps.posterize(image, min(high, low + int(abs(level) * (high - low + 1))))
+
+
+def _shear_x(image: Image.Image, level: float) -> Image.Image:
+    return _affine(image, (1, MAX_SHEAR * level, 0, 0, 1, 0))
+
+
+def _shear_y(image: Image.Image, level: float) -> Image.Image:
+    return _affine(image, (1, 0, 0, MAX_SHEAR * level, 1, 0))
+
+
+def _translate_x(image: Image.Image, level: float) -> Image.Image:
+    return _affine(image, (1, 0, MAX_TRANSLATE * level * image.size[0], 0, 1, 0))
+
+
+def _translate_y(image: Image.Image, level: float) -> Image.Image:
+    return _affine(image, (1, 0, 0, 0, 1, MAX_TRANSLATE * level * image.size[1]))
+
+
+STRONG_OPS: dict[str, Operation] = {
     "identity": _identity,
-    "autocontrast": ImageOps.autocontrast,
-    "equalize": ImageOps.equalize,
+    "autocontrast": _autocontrast,
+    "equalize": _equalize,
     "rotate": _rotate,
     "solarize": _solarize,
     "color": _enhancer(ImageEnhance.Color),
@@ -97,15 +103,18 @@ STRONG_OPS: dict[str, Callable[[Image.Image], Image.Image]] = {
 
 
 class RandomOps:
-    """Apply ``num_ops`` operations drawn with replacement from ``STRONG_OPS`` to a PIL image."""
+    """Apply ``num_ops`` operations drawn with replacement from ``STRONG_OPS``, each at a level
+    uniform in [-1, 1], to a PIL image."""
 
     def __init__(self, num_ops: int = 4) -> None:
         self.num_ops = num_ops
-        self.ops = list(STRONG_OPS.values())
+        self.ops: list[Operation] = list(STRONG_OPS.values())
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        for index in torch.randint(len(self.ops), (self.num_ops,)).tolist():
-            image = self.ops[index](image)
+        indices = torch.randint(len(self.ops), (self.num_ops,)).tolist()
+        levels = (torch.rand(self.num_ops) * 2 - 1).tolist()
+        for index, level in zip(indices, levels):
+            image = self.ops[index](image, level)
         return image
 
 
@@ -117,13 +126,12 @@ class Cutout:
 
     def __call__(self, image: Tensor) -> Tensor:
         height, width = image.shape[-2:]
-        side = int(torch.randint(1, self.max_side + 1, ()).item())
-        centre_y = int(torch.randint(height, ()).item())
-        centre_x = int(torch.randint(width, ()).item())
-        top, left = max(0, centre_y - side // 2), max(0, centre_x - side // 2)
-        bottom, right = min(height, centre_y - side // 2 + side), min(width, centre_x - side // 2 + side)
+        u_side, u_y, u_x = torch.rand(3).tolist()
+        side = 1 + int(u_side * self.max_side)
+        centre_y, centre_x = int(u_y * height), int(u_x * width)
+        top, left = centre_y - side // 2, centre_x - side // 2
         image = image.clone()
-        image[..., top:bottom, left:right] = 0.0
+        image[..., max(0, top) : max(0, top + side), max(0, left) : max(0, left + side)] = 0.0
         return image
 
 

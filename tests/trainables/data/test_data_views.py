@@ -58,32 +58,56 @@ def test_strong_differs_from_weak_and_is_repeatable() -> None:
 
 def test_fourteen_strong_operations_keep_size_and_mode() -> None:
     assert len(STRONG_OPS) == 14
-    torch.manual_seed(1)
     for mode in ("RGB", "L"):
         image = random_image(mode, 16, seed=3)
         for op in STRONG_OPS.values():
-            out = op(image)
-            assert out.size == image.size and out.mode == mode
+            for level in (-1.0, -0.3, 0.0, 0.7, 1.0):
+                out = op(image, level)
+                assert out.size == image.size and out.mode == mode
 
 
-def test_enhancement_factor_stays_in_range() -> None:
-    grey = Image.new("L", (4, 4), 100)
-    torch.manual_seed(2)
-    values = [np.asarray(STRONG_OPS["brightness"](grey))[0, 0] for _ in range(300)]
-    assert 5 <= min(values) < 40 and 160 < max(values) <= 195
-    assert any(v < 100 for v in values) and any(v > 100 for v in values)
+@pytest.mark.parametrize("level, factor", [(1.0, 1.95), (-1.0, 0.05), (0.5, 1.5), (-0.5, 0.5)])
+def test_enhancement_factor_is_one_plus_signed_magnitude(level: float, factor: float) -> None:
+    out = STRONG_OPS["brightness"](Image.new("L", (4, 4), 100), level)
+    assert abs(int(np.asarray(out)[0, 0]) - 100 * factor) <= 1
 
 
-def test_random_ops_draws_four_with_replacement() -> None:
+def test_rotation_and_translation_scale_with_level() -> None:
+    image = random_image("L", 20, seed=4)
+    expected = image.rotate(-15.0, fillcolor=128)
+    np.testing.assert_array_equal(np.asarray(STRONG_OPS["rotate"](image, -0.5)), np.asarray(expected))
+    shifted = np.asarray(STRONG_OPS["translate_x"](image, 1.0))  # 0.1 * 20 = 2 px
+    np.testing.assert_array_equal(shifted[:, :-2], np.asarray(image)[:, 2:])
+    assert (shifted[:, -2:] == 128).all()
+
+
+@pytest.mark.parametrize("level, bits", [(0.0, 4), (0.19, 4), (0.21, 5), (-0.99, 8), (1.0, 8)])
+def test_posterize_keeps_4_to_8_bits(level: float, bits: int) -> None:
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    out = np.asarray(STRONG_OPS["posterize"](Image.fromarray(values), level))
+    np.testing.assert_array_equal(out, values & np.uint8((0xFF << (8 - bits)) & 0xFF))
+
+
+def test_random_ops_draws_four_with_replacement_at_levels_in_range() -> None:
     drawn: list[int] = []
+    levels: list[float] = []
+
+    def recorder(index: int):
+        def op(image: Image.Image, level: float) -> Image.Image:
+            drawn.append(index)
+            levels.append(level)
+            return image
+
+        return op
+
     random_ops = RandomOps(num_ops=4)
-    random_ops.ops = [lambda image, i=i: drawn.append(i) or image for i in range(14)]
+    random_ops.ops = [recorder(i) for i in range(14)]
     torch.manual_seed(3)
     for _ in range(100):
         random_ops(Image.new("L", (4, 4)))
     assert len(drawn) == 400 and set(drawn) == set(range(14))
-    chunks = [drawn[i : i + 4] for i in range(0, 400, 4)]
-    assert any(len(set(chunk)) < 4 for chunk in chunks)
+    assert any(len(set(drawn[i : i + 4])) < 4 for i in range(0, 400, 4))
+    assert -1 <= min(levels) < -0.9 and 0.9 < max(levels) <= 1
 
 
 @pytest.mark.parametrize("size, side", [(32, 16), (96, 32), (224, 75), (8, 4), (64, 32)])
