@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 from torchvision import transforms
 
@@ -43,8 +45,24 @@ IMAGE_VIEWS: Registry[Callable[[ViewSettings], View]] = Registry("image view")
 VECTOR_VIEWS: Registry[Callable[[ViewSettings], View]] = Registry("vector view")
 
 
+class ToNormalisedTensor:
+    """PIL image [H, W] or [H, W, C] uint8 -> float32 [C, H, W], (pixel / 255 - mean) / std per channel.
+
+    The same result as ``ToTensor`` then ``Normalize``, in one step (it matters on tiny images).
+    """
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+
+    def __call__(self, image: Image.Image) -> Tensor:
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32))
+        channels_first = pixels.view(*pixels.shape[:2], -1).permute(2, 0, 1)
+        return (channels_first / 255.0 - self.mean) / self.std
+
+
 def _to_normalised_tensor(settings: ViewSettings) -> list:
-    return [transforms.ToTensor(), transforms.Normalize(settings.mean, settings.std)]
+    return [ToNormalisedTensor(settings.mean, settings.std)]
 
 
 @IMAGE_VIEWS.register("val")
