@@ -1,0 +1,80 @@
+"""``dcsweep doctor``: what this machine offers a sweep (library versions, GPUs, faiss-GPU, datasets on disk)."""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+from pathlib import Path
+
+import typer
+
+from orchestrator.cli_app import app
+
+LIBRARIES = ("torch", "torchvision", "ray", "faiss", "mlflow", "optuna")
+DISTRIBUTIONS = {"faiss": ("faiss-gpu", "faiss-cpu", "faiss-gpu-cu12", "faiss-gpu-cu11")}
+
+
+def library_version(name: str) -> str:
+    """Installed version of ``name`` (trying its distribution names), or 'not installed'."""
+    for distribution in DISTRIBUTIONS.get(name, (name,)):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def gpu_summary() -> str:
+    """The CUDA GPUs torch sees, or that there are none."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "none visible (trials run on CPU)"
+    names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return f"{len(names)} visible ({', '.join(names)})"
+
+
+def faiss_gpu_summary() -> str:
+    """Whether faiss can place indexes on a GPU."""
+    try:
+        import faiss
+    except ImportError:
+        return "faiss not installed"
+    count = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    return f"yes ({count} GPUs)" if count > 0 else "no (CPU indexes)"
+
+
+def dataset_roots() -> list[tuple[str, str]]:
+    """(dataset, where it is found) for each registered dataset, looking under ``$DCSWEEP_DATA/<name>``."""
+    from trainables.data import DATASETS
+    from trainables.data.base import DATA_ENV
+
+    base = os.environ.get(DATA_ENV)
+    rows = []
+    for name in DATASETS:
+        spec = DATASETS.get(name)
+        if not spec.needs_root:
+            rows.append((name, "bundled, no files needed"))
+            continue
+        root = Path(base).expanduser() / name if base else None
+        if root is not None and root.is_dir():
+            rows.append((name, f"found at {root}"))
+        else:
+            rows.append((name, f"not found; pass dataset.root or place it at ${DATA_ENV}/{name}"))
+    return rows
+
+
+@app.command("doctor")
+def doctor() -> None:
+    """Print library versions, visible GPUs, faiss-GPU support and the dataset roots that exist."""
+    for name in LIBRARIES:
+        typer.echo(f"{name:<12} {library_version(name)}")
+    typer.echo(f"{'GPU':<12} {gpu_summary()}")
+    typer.echo(f"{'faiss GPU':<12} {faiss_gpu_summary()}")
+    from trainables.data.base import DATA_ENV
+
+    base = os.environ.get(DATA_ENV)
+    state = "not set" if not base else (f"{base} (exists)" if Path(base).expanduser().is_dir() else f"{base} (missing)")
+    typer.echo(f"{DATA_ENV:<12} {state}")
+    for name, where in dataset_roots():
+        typer.echo(f"  {name:<14} {where}")

@@ -1,0 +1,40 @@
+"""``dcsweep pretrain``: MoCo-v2 pre-training of an encoder, written as a checkpoint trials can load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from orchestrator.cli_app import app
+
+
+@app.command("pretrain")
+def pretrain_command(
+    dataset: str = typer.Option("digits", help="Registered dataset name, e.g. digits or coil20."),
+    arch: str = typer.Option("small_cnn", help="Encoder to pre-train, e.g. small_cnn or resnet18."),
+    epochs: int = typer.Option(100, help="Number of MoCo-v2 epochs."),
+    out: Path = typer.Option(..., help="Checkpoint file to write (read back via encoder.checkpoint)."),
+    root: Path | None = typer.Option(None, help="Dataset folder (default: $DCSWEEP_DATA/<dataset>)."),
+    image_size: int | None = typer.Option(None, help="Resize images to this side, e.g. 32 for COIL-20."),
+    seed: int = typer.Option(0, help="Random seed."),
+    batch_size: int = typer.Option(256, help="Images per step."),
+    device: str = typer.Option("auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'."),
+) -> None:
+    """Pre-train ARCH on DATASET's images with MoCo-v2 and save the backbone to OUT."""
+    from pydantic import ValidationError
+
+    from trainables.config import DatasetConfig, describe_validation_error
+    from trainables.errors import ConfigError
+    from trainables.pretrain.train import PretrainOptions, pretrain
+
+    try:
+        dataset_config = DatasetConfig(name=dataset, root=root, image_size=image_size)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+    options = PretrainOptions(batch_size=batch_size, seed=seed, device=device)
+    result = pretrain(
+        dataset_config, arch, epochs, out, options,
+        on_epoch=lambda epoch, loss: typer.echo(f"epoch {epoch}/{epochs} loss {loss:.4f}"),
+    )
+    typer.echo(f"wrote {result.checkpoint} ({arch} on {dataset}, {epochs} epochs, {result.seconds:.0f} s)")
