@@ -69,20 +69,25 @@ def tracking_uri_for(workdir: Path) -> str:
     return f"sqlite:///{(Path(workdir).expanduser().resolve() / 'mlflow.db').as_posix()}"
 
 
-def load_sweep(sweep: str, tracking_uri: str, epoch: EpochChoice = "last") -> SweepRuns:
+def load_sweep(sweep: str, tracking_uri: str, epoch: EpochChoice | None = None) -> SweepRuns:
     """Read every trial of ``sweep`` with its metrics at ``epoch`` (``last``, ``best`` by ACC or ``early_stop``).
+
+    ``epoch=None`` takes the spec's ``report.epoch``, else ``last``.
 
     Raises:
         ReportError: the database does not exist, no sweep has that name, or it has no finished trial.
     """
-    if epoch not in EPOCH_CHOICES:
-        raise ReportError(f"epoch must be one of {', '.join(EPOCH_CHOICES)}, but got {epoch!r}; pass one of those")
     _require_database(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(EXPERIMENT_PREFIX + sweep)
     if experiment is None:
         known = ", ".join(known_sweeps(client)) or "none"
         raise ReportError(f"no sweep named {sweep!r} in {tracking_uri}; known sweeps: {known}")
+    parent = _parent_run(client, experiment.experiment_id)
+    spec = _read_spec(client, parent) if parent else {}
+    epoch = epoch or (spec.get("report") or {}).get("epoch", "last")
+    if epoch not in EPOCH_CHOICES:
+        raise ReportError(f"epoch must be one of {', '.join(EPOCH_CHOICES)}, but got {epoch!r}; pass one of those")
     runs = _search_all(client, experiment.experiment_id, f"tags.`{TAG_PREFIX}role` = 'trial'")
     runs = _one_run_per_trial(runs)
     histories = pd.concat([_history(client, run) for run in runs], ignore_index=True) if runs else pd.DataFrame()
@@ -93,13 +98,12 @@ def load_sweep(sweep: str, tracking_uri: str, epoch: EpochChoice = "last") -> Sw
     param_columns = [c for c in trials.columns if c.startswith("param:")]
     metric_columns = [c for c in trials.columns if c not in TRIAL_COLUMNS and c not in param_columns]
     trials = trials.rename(columns={c: c.removeprefix("param:") for c in param_columns})
-    parent = _parent_run(client, experiment.experiment_id)
     return SweepRuns(
         sweep=sweep,
         tracking_uri=tracking_uri,
         parent_run_id=parent.info.run_id if parent else None,
         epoch=epoch,
-        spec=_read_spec(client, parent) if parent else {},
+        spec=spec,
         trials=trials,
         histories=histories,
         param_columns=[c.removeprefix("param:") for c in param_columns],
@@ -146,11 +150,12 @@ def _one_run_per_trial(runs: list[Run]) -> list[Run]:
 
 
 def _history(client: MlflowClient, run: Run) -> pd.DataFrame:
-    """The per-epoch metrics of ``run``: one row per epoch (step), a column per metric; last write wins."""
+    """The per-epoch metrics of ``run``: one row per epoch (the step; the ``epoch`` metric repeats it), a column
+    per metric; when an epoch was logged twice (a resumed trial), the last write wins."""
     records = [
         (m.step, m.timestamp, key, m.value)
         for key in run.data.metrics
-        if key not in SUMMARY_METRICS
+        if key not in SUMMARY_METRICS and key != "epoch"
         for m in client.get_metric_history(run.info.run_id, key)
     ]
     if not records:
@@ -220,9 +225,9 @@ def _no_finished_message(sweep: str, trials: pd.DataFrame) -> str:
         return f"sweep {sweep!r} has no trial runs yet; run `dcsweep run {sweep}` first"
     counts = ", ".join(f"{n} {status.lower()}" for status, n in trials["status"].value_counts().items())
     failed = trials[trials["status"] == FAILED]
-    first = f" (first failure: {failed.iloc[0]['trial_name']}: {failed.iloc[0]['error']})" if len(failed) else ""
+    first = f"; first failure: {failed.iloc[0]['trial_name']}: {failed.iloc[0]['error']}" if len(failed) else ""
     return (
-        f"sweep {sweep!r} has no finished trials ({counts}){first}; "
+        f"sweep {sweep!r} has no finished trials ({counts}{first}); "
         f"fix the failures and re-run `dcsweep run {sweep}`, which resumes the sweep"
     )
 

@@ -70,6 +70,7 @@ def write_sweep(client: MlflowClient, sweep: str, trials: list[SyntheticTrial], 
             for key, values in trial.history.items()
             for epoch, value in enumerate(values, start=1)
         ]
+        metrics += [Metric("epoch", float(epoch), 1000 + epoch, epoch) for epoch in range(1, EPOCHS + 1)]
         if trial.stop_epoch is not None:
             metrics.append(Metric("stop_epoch", float(trial.stop_epoch), 5000, EPOCHS))
         client.log_batch(
