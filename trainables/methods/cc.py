@@ -129,5 +129,5 @@ def _forward_batch_statistics(layers: nn.Sequential, features: np.ndarray, devic
     Returns the [N, d] float32 output; the original layers, their mode and their running statistics are unchanged.
     """
     probe = copy.deepcopy(layers).train()
-    inputs = torch.as_tensor(np.asarray(features), dtype=torch.float32, device=device)
+    inputs = torch.as_tensor(np.array(features, dtype=np.float32), device=device)
     return probe(inputs).cpu().numpy()
