@@ -145,3 +145,11 @@ def test_download_runs_only_when_asked_and_files_are_missing(tmp_path: Path) -> 
 def test_failed_download_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="downloading 'fake' into .* failed \\(network unreachable\\)"):
         resolve_root(DatasetConfig(root=tmp_path / "fake", download=True), fake_spec([], fail=True))
+
+
+@pytest.mark.parametrize("name", [n for n in DATASETS.names() if DATASETS.get(n).needs_root])
+def test_every_dataset_explains_an_empty_root_in_one_line(tmp_path: Path, name: str) -> None:
+    with pytest.raises(DataError) as error:
+        build_dataset(DatasetConfig(name=name, root=tmp_path))
+    message = str(error.value)
+    assert str(tmp_path) in message and "\n" not in message and "; " in message
