@@ -34,13 +34,15 @@ def _affine(image: Image.Image, coefficients: tuple[float, ...]) -> Image.Image:
     return image.transform(image.size, Image.Transform.AFFINE, coefficients, fillcolor=_fill(image))
 
 
-def _enhancer(kind: type) -> Operation:
-    low, high = ENHANCE_RANGE
+class Enhance:
+    """A PIL ``ImageEnhance`` operation with factor 1 +- (0.05 + 0.9 |level|), signed like ``level``."""
 
-    def enhance(image: Image.Image, level: float) -> Image.Image:
-        return kind(image).enhance(1.0 + math.copysign(low + (high - low) * abs(level), level))
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
 
-    return enhance
+    def __call__(self, image: Image.Image, level: float) -> Image.Image:
+        low, high = ENHANCE_RANGE
+        return self.kind(image).enhance(1.0 + math.copysign(low + (high - low) * abs(level), level))
 
 
 def _identity(image: Image.Image, level: float) -> Image.Image:
@@ -90,10 +92,10 @@ STRONG_OPS: dict[str, Operation] = {
     "equalize": _equalize,
     "rotate": _rotate,
     "solarize": _solarize,
-    "color": _enhancer(ImageEnhance.Color),
-    "contrast": _enhancer(ImageEnhance.Contrast),
-    "brightness": _enhancer(ImageEnhance.Brightness),
-    "sharpness": _enhancer(ImageEnhance.Sharpness),
+    "color": Enhance(ImageEnhance.Color),
+    "contrast": Enhance(ImageEnhance.Contrast),
+    "brightness": Enhance(ImageEnhance.Brightness),
+    "sharpness": Enhance(ImageEnhance.Sharpness),
     "shear_x": _shear_x,
     "shear_y": _shear_y,
     "translate_x": _translate_x,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,13 @@ def test_every_dataset_explains_an_empty_root_in_one_line(tmp_path: Path, name: 
         build_dataset(DatasetConfig(name=name, root=tmp_path))
     message = str(error.value)
     assert str(tmp_path) in message and "\n" not in message and "; " in message
+
+
+def test_dataset_with_all_views_survives_pickling_for_worker_processes() -> None:
+    dataset = build_dataset(DatasetConfig(), views=("val", "weak", "strong"))
+    copy = pickle.loads(pickle.dumps(dataset))
+    torch.manual_seed(7)
+    expected = dataset[3][0]
+    torch.manual_seed(7)
+    for view, tensor in copy[3][0].items():
+        torch.testing.assert_close(tensor, expected[view], rtol=0, atol=0)
