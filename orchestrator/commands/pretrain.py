@@ -20,6 +20,7 @@ def pretrain_command(
     seed: int = typer.Option(0, help="Random seed."),
     batch_size: int = typer.Option(256, help="Images per step."),
     device: str = typer.Option("auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'."),
+    flip: bool | None = typer.Option(None, "--flip/--no-flip", help="Mirror images (default: only >= 32 px)."),
 ) -> None:
     """Pre-train ARCH on DATASET's images with MoCo-v2 and save the backbone to OUT."""
     from pydantic import ValidationError
@@ -32,7 +33,7 @@ def pretrain_command(
         dataset_config = DatasetConfig(name=dataset, root=root, image_size=image_size)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
-    options = PretrainOptions(batch_size=batch_size, seed=seed, device=device)
+    options = PretrainOptions(batch_size=batch_size, seed=seed, device=device, flip=flip)
     result = pretrain(
         dataset_config, arch, epochs, out, options,
         on_epoch=lambda epoch, loss: typer.echo(f"epoch {epoch}/{epochs} loss {loss:.4f}"),

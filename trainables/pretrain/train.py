@@ -30,7 +30,8 @@ EpochCallback = Callable[[int, float], None]
 
 @dataclass(frozen=True)
 class PretrainOptions:
-    """MoCo-v2 hyper-parameters; ``lr`` is SGD's rate per 256 images, cosine-decayed to zero."""
+    """MoCo-v2 hyper-parameters; ``lr`` is SGD's rate per 256 images, cosine-decayed to zero; ``augment=None``
+    uses ``AugmentConfig.for_image_size`` with ``flip`` (None: only images of at least 32 px)."""
 
     batch_size: int = 256
     lr: float = 0.06
@@ -42,6 +43,8 @@ class PretrainOptions:
     stem: str = "cifar"
     seed: int = 0
     device: str = "auto"
+    flip: bool | None = None
+    augment: AugmentConfig | None = None
 
 
 @dataclass
@@ -75,7 +78,8 @@ def _check(arch: str, epochs: int, options: PretrainOptions) -> None:
     if options.batch_size < 8:
         raise ConfigError(f"batch size must be >= 8 for MoCo's shuffled BatchNorm, but got {options.batch_size}")
     if arch not in ENCODERS or arch == "mlp":
-        raise ConfigError(f"encoder arch {arch!r} cannot be pre-trained with MoCo-v2; use one of {[n for n in ENCODERS if n != 'mlp']}")
+        image_archs = ", ".join(name for name in ENCODERS if name != "mlp")
+        raise ConfigError(f"encoder arch {arch!r} cannot be pre-trained with MoCo-v2; use one of: {image_archs}")
 
 
 def save_checkpoint(path: Path, model: MoCo, metadata: dict[str, object]) -> None:
@@ -132,7 +136,10 @@ def pretrain(
     )
     low = images.amin(dim=(0, 2, 3))
     high = images.amax(dim=(0, 2, 3))
-    augment = BatchAugment(AugmentConfig.for_image_size(shape.image_size, shape.channels), low, high)
+    augment_config = options.augment or AugmentConfig.for_image_size(
+        shape.image_size, shape.channels, options.flip
+    )
+    augment = BatchAugment(augment_config, low, high)
     images = images.to(device)
     generator = torch.Generator().manual_seed(options.seed)
     result = PretrainResult(checkpoint=Path(out))

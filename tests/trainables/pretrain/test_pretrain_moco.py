@@ -112,3 +112,10 @@ def test_pretrain_rejects_mlp_and_bad_epochs(tmp_path: Path) -> None:
         pretrain(DatasetConfig(name="digits"), "mlp", 1, tmp_path / "x.ckpt", PretrainOptions(device="cpu"))
     with pytest.raises(ConfigError, match="epochs must be >= 1"):
         pretrain(DatasetConfig(name="digits"), "small_cnn", 0, tmp_path / "x.ckpt", PretrainOptions(device="cpu"))
+
+
+def test_flip_defaults_to_images_of_at_least_32_px() -> None:
+    assert AugmentConfig.for_image_size(8, 1).flip_prob == 0.0
+    assert AugmentConfig.for_image_size(32, 1).flip_prob == 0.5
+    assert AugmentConfig.for_image_size(8, 1, flip=True).flip_prob == 0.5
+    assert AugmentConfig.for_image_size(96, 3, flip=False).flip_prob == 0.0
