@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
+
+from reports.runs import SweepRuns, load_sweep
 
 EPOCHS = 4
 ARMS = {
@@ -157,3 +161,9 @@ def synthetic_store(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStore:
                for s in range(2)]
     write_sweep(client, "allfailed", failing, {"name": "allfailed", "seeds": [0, 1]}, workdir)
     return SyntheticStore(workdir, uri, ablation, sensitivity, parent)
+
+
+@pytest.fixture(scope="session")
+def loaded(synthetic_store: SyntheticStore) -> Callable[..., SweepRuns]:
+    """``loaded(sweep, epoch)``: ``load_sweep`` on the synthetic store, each sweep and epoch read once per session."""
+    return cache(lambda sweep, epoch="last": load_sweep(sweep, synthetic_store.tracking_uri, epoch))
