@@ -114,7 +114,7 @@ class Cdc(ClusteringMethod):
         (centres None) both heads keep PyTorch's default init.
         """
         seed = self.config.train.seed
-        raw = torch.as_tensor(features, dtype=torch.float32)
+        raw = torch.tensor(features, dtype=torch.float32)
         first, second = self.cluster_head[0], self.cluster_head[3]
         n_hidden = min(self.params.hidden_dim, raw.shape[0])
         centres = initializer.centres(_spherical(raw).numpy(), n_hidden, seed)
