@@ -12,14 +12,17 @@ LOCAL_TRACKING_SCHEMES = ("", "file", "sqlite")
 
 
 def start_ray(address: str | None) -> int:
-    """Start (or join, with ``address``) Ray quietly; returns the number of alive nodes."""
+    """Start a new local Ray (``address=None``) or join a cluster, quietly; returns the number of alive nodes.
+
+    A Ray already initialised in this process (e.g. by a test) is reused.
+    """
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if not ray.is_initialized():
         ray.init(
-            address=address,
+            address=address or "local",
             include_dashboard=False,
             logging_level=logging.WARNING,
             configure_logging=True,

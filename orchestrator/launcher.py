@@ -78,6 +78,8 @@ def prepare_sweep(ref: str | Path, workspace: Workspace, local: bool) -> tuple[S
         ConfigError: the spec or one of its trials is invalid, a path is missing, or the GPUs do not fit.
     """
     spec = load_spec(ref, workspace.workdir)
+    if spec.search is not None:
+        raise ConfigError(f"spec {spec.name!r} has a 'search' section; launch it with `dcsweep search`")
     trials = plan_trials(spec, workspace.workdir)
     check_paths(trials)
     if local:
@@ -157,7 +159,7 @@ def _grid_tuner(spec: SweepSpec, trials: list[PlannedTrial], context, workspace:
     return tune.Tuner(
         build_trainable(context, spec.resources.cpu, spec.resources.gpu, body),
         param_space={"trial": tune.grid_search([trial.as_tune_config() for trial in trials])},
-        tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=False),
+        tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True),
         run_config=run_config(spec, workspace, context),
     )
 

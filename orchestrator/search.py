@@ -69,7 +69,7 @@ def run_search(
             scheduler=_scheduler(search, fixed),
             num_samples=search.num_samples * repeats,
             max_concurrent_trials=spec.resources.max_concurrent,
-            reuse_actors=False,
+            reuse_actors=True,
         ),
         run_config=run_config(spec, workspace, context, searched_keys=list(search.space)),
     )

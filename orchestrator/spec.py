@@ -98,14 +98,14 @@ class SearchSpec(_Strict):
         from trainables.engine import METRIC_KEYS
 
         if len(self.metrics) != len(self.modes):
-            raise ValueError(f"give one mode per metric, but got {len(self.metrics)} metrics and {len(self.modes)} modes")
+            raise ValueError(f"modes needs one entry per metric, but got {len(self.metrics)} metrics and {len(self.modes)} modes")
         for metric in self.metrics:
             if metric not in METRIC_KEYS:
-                raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(METRIC_KEYS)}")
+                raise ValueError(f"metrics lists unknown metric {metric!r}; choose from {', '.join(METRIC_KEYS)}")
             if self.label_free and metric in LABEL_METRICS:
-                raise ValueError(f"metric {metric!r} uses labels but label_free is true; use e.g. 'loss'")
+                raise ValueError(f"metrics lists {metric!r}, which uses labels, but label_free is true; use e.g. 'loss'")
         if self.scheduler == "asha" and len(self.metrics) > 1:
-            raise ValueError("the asha scheduler needs a single metric; drop it or keep one metric")
+            raise ValueError("scheduler asha needs a single metric; set scheduler: none or keep one metric")
         return self
 
 

@@ -1,0 +1,281 @@
+"""End to end on a real local Ray with a stand-in trial body: launch, re-run, worker crash, driver crash, search."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ray import cloudpickle
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator.launcher import Workspace, resume_sweep, run_sweep
+from orchestrator.search import run_search
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("fake_trial_body", HERE / "fake_trial_body.py")
+fake_trial_body = importlib.util.module_from_spec(_spec)
+sys.modules["fake_trial_body"] = fake_trial_body
+_spec.loader.exec_module(fake_trial_body)
+cloudpickle.register_pickle_by_value(fake_trial_body)
+
+pytestmark = pytest.mark.slow
+
+SPEC = """\
+name: {name}
+base:
+  dataset: {{name: digits, options: {{epoch_s: {epoch_s}}}}}
+  method: {{name: scan}}
+  train: {{epochs: {epochs}}}
+arms:
+  baseline: {{}}
+  ours: {{init.strategy: dachi, selection.strategy: dss}}
+seeds: {seeds}
+resources: {{cpu: 1, max_concurrent: {concurrent}, max_failures: 2}}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    import ray
+
+    yield
+    ray.shutdown()
+
+
+def _write_spec(folder: Path, name: str, epochs: int, seeds: list[int], epoch_s: float, concurrent: int = 2) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(SPEC.format(name=name, epochs=epochs, seeds=seeds, epoch_s=epoch_s, concurrent=concurrent))
+    return path
+
+
+def _runs(workdir: Path, sweep: str) -> tuple[MlflowClient, list, list]:
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(f"dcsweep/{sweep}")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [run for run in runs if run.data.tags.get("dcsweep.role") == "sweep"]
+    children = [run for run in runs if run.data.tags.get("dcsweep.role") == "trial"]
+    return client, parents, children
+
+
+def _assert_continuous(client: MlflowClient, run, epochs: int) -> None:
+    history = client.get_metric_history(run.info.run_id, "acc")
+    assert sorted(point.step for point in history) == list(range(1, epochs + 1))
+    assert all(abs(point.value - point.step / epochs) < 1e-9 for point in history)
+
+
+def _trial_statuses(workdir: Path, sweep: str) -> list[str]:
+    from ray.tune import ExperimentAnalysis
+
+    return [trial.status for trial in ExperimentAnalysis(str(workdir / "ray_results" / sweep)).trials]
+
+
+def test_sweep_gives_one_parent_and_one_child_per_trial_and_a_rerun_skips_them(tmp_path: Path) -> None:
+    spec = _write_spec(tmp_path, "tiny", epochs=3, seeds=[0, 1], epoch_s=0.05)
+    workspace = Workspace.create(tmp_path / "work")
+    outcome = run_sweep(spec, workspace, body=fake_trial_body.fake_body, prefill=False)
+    assert (outcome.launched, outcome.skipped, outcome.errored) == (4, 0, 0)
+    assert _trial_statuses(workspace.workdir, "tiny") == ["TERMINATED"] * 4
+    client, parents, children = _runs(workspace.workdir, "tiny")
+    assert len(parents) == 1 and len(children) == 4
+    assert {run.data.tags["mlflow.parentRunId"] for run in children} == {parents[0].info.run_id}
+    assert {run.data.tags["dcsweep.trial_name"] for run in children} == {
+        f"scan/{arm}/seed{seed}" for arm in ("baseline", "ours") for seed in (0, 1)
+    }
+    for run in children:
+        assert run.info.status == "FINISHED"
+        params = run.data.params
+        assert params["arm"] == run.data.tags["dcsweep.arm"] and params["seed"] == run.data.tags["dcsweep.seed"]
+        assert params["init.strategy"] == ("dachi" if params["arm"] == "ours" else "random")
+        assert params["method.name"] == "scan" and "selection.epsilon" in params
+        assert run.data.metrics["stop_epoch"] == 3
+        _assert_continuous(client, run, epochs=3)
+        artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
+        assert {"predictions.npz", "curve.csv"} <= artifacts
+    assert parents[0].data.tags["dcsweep.spec_hash"] and "spec.yaml" in {
+        item.path for item in client.list_artifacts(parents[0].info.run_id)
+    }
+
+    again = run_sweep(spec, workspace, body=fake_trial_body.fake_body, prefill=False)
+    assert (again.launched, again.skipped) == (0, 4)
+    assert len(_runs(workspace.workdir, "tiny")[2]) == 4
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line), read from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        table[int(entry.name)] = (parent, command)
+    return table
+
+
+def _training_workers() -> list[int]:
+    """Ray worker processes that are running a trial (their title is ``ray::<trainable>.train``)."""
+    return [
+        pid for pid, (_, command) in _processes().items()
+        if command.startswith("ray::") and ".train" in command and "IDLE" not in command
+    ]
+
+
+def test_worker_killed_mid_training_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
+    epochs = 8
+    spec = _write_spec(tmp_path, "crash", epochs=epochs, seeds=[0], epoch_s=0.6)
+    workspace = Workspace.create(tmp_path / "work")
+    killed: list[int] = []
+
+    def kill_a_worker_at_epoch_3() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline and not killed:
+            time.sleep(0.3)
+            database = workspace.workdir / "mlflow.db"
+            if not database.exists():
+                continue
+            try:
+                _, _, children = _runs(workspace.workdir, "crash")
+            except Exception:  # the experiment may not exist yet
+                continue
+            if any(run.data.metrics.get("epoch", 0) >= 3 for run in children):
+                workers = _training_workers()
+                if workers:
+                    os.kill(workers[0], signal.SIGKILL)
+                    killed.append(workers[0])
+
+    killer = threading.Thread(target=kill_a_worker_at_epoch_3, daemon=True)
+    killer.start()
+    outcome = run_sweep(spec, workspace, body=fake_trial_body.fake_body, prefill=False)
+    killer.join(timeout=5)
+    assert killed, "no training worker was found to kill"
+    assert outcome.errored == 0
+    from ray.tune import ExperimentAnalysis
+
+    analysis = ExperimentAnalysis(str(workspace.workdir / "ray_results" / "crash"))
+    assert [trial.status for trial in analysis.trials] == ["TERMINATED", "TERMINATED"]
+    assert sum(trial.run_metadata.num_failures for trial in analysis.trials) == 1
+    for frame in analysis.trial_dataframes.values():
+        # restored from a checkpoint, not restarted: epoch 1 was reported once, the last epoch was reached
+        assert list(frame["epoch"]).count(1) == 1 and frame["epoch"].max() == epochs
+    client, parents, children = _runs(workspace.workdir, "crash")
+    assert len(parents) == 1 and len(children) == 2
+    for run in children:
+        assert run.info.status == "FINISHED"
+        _assert_continuous(client, run, epochs)
+
+
+DRIVER = """\
+import sys
+from pathlib import Path
+sys.path.insert(0, {here!r})
+from ray import cloudpickle
+import fake_trial_body
+cloudpickle.register_pickle_by_value(fake_trial_body)
+from orchestrator.launcher import Workspace, run_sweep
+run_sweep({spec!r}, Workspace.create(Path({workdir!r})), body=fake_trial_body.fake_body, prefill=False)
+"""
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL the driver and every process it started (its local Ray included)."""
+    table = _processes()
+    tree, frontier = [pid], [pid]
+    while frontier:
+        children = [child for child, (parent, _) in table.items() if parent in frontier]
+        tree += children
+        frontier = children
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path: Path) -> None:
+    epochs = 4
+    spec = _write_spec(tmp_path, "driver", epochs=epochs, seeds=[0, 1], epoch_s=0.5, concurrent=1)
+    workdir = tmp_path / "work"
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER.format(here=str(HERE), spec=str(spec), workdir=str(workdir)))
+    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+    driver = subprocess.Popen([sys.executable, str(script)], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finished_before: dict[str, float] = {}
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and driver.poll() is None:
+            time.sleep(0.5)
+            if not (workdir / "mlflow.db").exists():
+                continue
+            try:
+                _, _, children = _runs(workdir, "driver")
+            except Exception:
+                continue
+            done = [run for run in children if run.info.status == "FINISHED"]
+            running = [run for run in children if run.info.status == "RUNNING" and run.data.metrics.get("epoch", 0) >= 1]
+            if done and running:
+                finished_before = {run.info.run_id: run.info.end_time for run in done}
+                time.sleep(1.5)  # let Ray save its experiment state after the first trial ended
+                break
+    finally:
+        _kill_tree(driver.pid)
+    assert finished_before, "the driver finished or stalled before it could be killed mid-sweep"
+
+    outcome = resume_sweep("driver", Workspace.create(workdir), body=fake_trial_body.fake_body)
+    assert outcome.errored == 0
+    assert _trial_statuses(workdir, "driver") == ["TERMINATED"] * 4
+    client, parents, children = _runs(workdir, "driver")
+    assert len(parents) == 1 and len(children) == 4
+    assert len({run.data.tags["dcsweep.trial_key"] for run in children}) == 4
+    for run in children:
+        assert run.info.status == "FINISHED"
+        _assert_continuous(client, run, epochs)
+        if run.info.run_id in finished_before:
+            assert run.info.end_time == finished_before[run.info.run_id]
+
+
+SEARCH_SPEC = """\
+name: opt
+base:
+  dataset: {name: digits, options: {epoch_s: 0.05}}
+  method: {name: cdc}
+  train: {epochs: 2}
+seeds: [0]
+resources: {cpu: 1, max_concurrent: 2}
+search:
+  num_samples: 2
+  seed: 0
+  metrics: [acc, train_time_s]
+  modes: [max, min]
+  space:
+    selection.epsilon: {type: float, low: 0.0, high: 0.5}
+    init.alpha: {type: float, low: 0.0, high: 5.0}
+"""
+
+
+def test_search_run_twice_grows_the_same_study(tmp_path: Path) -> None:
+    import optuna
+
+    spec = tmp_path / "opt.yaml"
+    spec.write_text(SEARCH_SPEC)
+    workspace = Workspace.create(tmp_path / "work")
+    first = run_search(spec, workspace, body=fake_trial_body.fake_body)
+    second = run_search(spec, workspace, body=fake_trial_body.fake_body)
+    study = optuna.load_study(study_name="opt", storage=f"sqlite:///{workspace.workdir / 'optuna.db'}")
+    assert (first.study_trials, second.study_trials, len(study.trials)) == (2, 4, 4)
+    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials)
+    assert {trial.number for trial in study.best_trials} == {row["number"] for row in second.best}
+    _, parents, children = _runs(workspace.workdir, "opt")
+    assert len(parents) == 1 and len(children) == 4
+    sampled = {(run.data.params["selection.epsilon"], run.data.params["init.alpha"]) for run in children}
+    assert len(sampled) == 4
