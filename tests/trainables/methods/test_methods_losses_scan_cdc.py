@@ -59,7 +59,9 @@ def brute_force_select(probs: np.ndarray, top_m: int) -> tuple[np.ndarray, np.nd
     return positions, probs[positions].argmax(axis=1) if len(positions) else positions
 
 
-@pytest.mark.parametrize(("batch", "clusters", "top_m", "sharpness"), [(40, 4, 6, 3.0), (25, 5, 3, 1.0), (9, 3, 20, 4.0)])
+@pytest.mark.parametrize(
+    ("batch", "clusters", "top_m", "sharpness"), [(40, 4, 6, 3.0), (25, 5, 3, 1.0), (9, 3, 20, 4.0)]
+)
 def test_cdc_select_matches_brute_force(batch: int, clusters: int, top_m: int, sharpness: float) -> None:
     probs = softmax(np.random.default_rng(top_m).normal(size=(batch, clusters)) * sharpness)
     positions, labels = cdc_select(torch.tensor(probs), top_m)
