@@ -120,16 +120,17 @@ class Cdc(ClusteringMethod):
         centres = initializer.centres(_spherical(raw).numpy(), n_hidden, seed)
         if centres is None:
             return
-        set_linear_rows(first, self._orthogonalise(torch.as_tensor(centres, dtype=torch.float32)))
+        set_linear_rows(first, self._orthogonalise(centres))
         with torch.no_grad():
             hidden = F.relu(F.batch_norm(first(raw.to(first.weight)), None, None, training=True))
         centres = initializer.centres(_spherical(hidden.cpu()).numpy(), self.num_clusters, seed)
-        set_linear_rows(second, self._orthogonalise(torch.as_tensor(centres, dtype=torch.float32)))
+        set_linear_rows(second, self._orthogonalise(centres))
         self.calibration_head.load_state_dict(self.cluster_head.state_dict())
 
-    def _orthogonalise(self, centres: Tensor) -> Tensor:
-        params = self.params
-        return orthogonalise(centres, params.orth_steps, params.orth_scale, params.orth_lr)
+    def _orthogonalise(self, centres: np.ndarray) -> Tensor:
+        """The orthogonalised [n, d] centres, computed on the heads' device."""
+        rows = torch.as_tensor(centres, dtype=torch.float32, device=self.cluster_head[0].weight.device)
+        return orthogonalise(rows, self.params.orth_steps, self.params.orth_scale, self.params.orth_lr)
 
     def train_step(self, batch: Batch) -> StepOutput:
         """CDC's clustering and calibration losses of one batch (see the class docstring)."""
@@ -194,13 +195,13 @@ def orthogonalise(centres: Tensor, steps: int, scale: float = 5.0, lr: float = 0
     Two copies of the centres, anchors A and rows W, are trained jointly for ``steps`` SGD steps (momentum 0.9,
     weight decay 1e-4, cosine schedule to 0) on the cross-entropy of ``scale`` * cos(relu(A_i), W_j) with
     target j = i, so each row becomes most similar to its own centre and dissimilar to the others. Returns W;
-    with ``steps = 0`` the centres unchanged. Deterministic on CPU.
+    with ``steps = 0`` the centres unchanged. Runs on the centres' device; deterministic on CPU.
     """
     rows = centres.detach().clone().requires_grad_(True)
     if steps == 0:
         return rows.detach()
     anchors = centres.detach().clone().requires_grad_(True)
-    targets = torch.arange(centres.shape[0])
+    targets = torch.arange(centres.shape[0], device=centres.device)
     optimiser = torch.optim.SGD([anchors, rows], lr=lr, momentum=0.9, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps, eta_min=0.0)
     with torch.enable_grad():
