@@ -93,7 +93,7 @@ def test_step_moves_key_encoder_by_momentum_and_fills_queue_cyclically() -> None
 
 
 def test_pretrain_writes_a_checkpoint_the_encoder_loads(tmp_path: Path) -> None:
-    options = PretrainOptions(batch_size=256, queue_size=512, device="cpu")
+    options = PretrainOptions(batch_size=512, queue_size=512, device="cpu")
     seen: list[tuple[int, float]] = []
     out = tmp_path / "enc" / "digits.ckpt"
     result = pretrain(DatasetConfig(name="digits"), "small_cnn", 2, out, options, lambda e, l: seen.append((e, l)))
@@ -119,3 +119,12 @@ def test_flip_defaults_to_images_of_at_least_32_px() -> None:
     assert AugmentConfig.for_image_size(32, 1).flip_prob == 0.5
     assert AugmentConfig.for_image_size(8, 1, flip=True).flip_prob == 0.5
     assert AugmentConfig.for_image_size(96, 3, flip=False).flip_prob == 0.0
+
+
+def test_pretrain_is_bitwise_repeatable_on_cpu(tmp_path: Path) -> None:
+    options = PretrainOptions(batch_size=512, queue_size=512, device="cpu", seed=4)
+    first = pretrain(DatasetConfig(name="digits"), "small_cnn", 1, tmp_path / "a.ckpt", options)
+    second = pretrain(DatasetConfig(name="digits"), "small_cnn", 1, tmp_path / "b.ckpt", options)
+    assert first.losses == second.losses
+    a, b = read_checkpoint(first.checkpoint), read_checkpoint(second.checkpoint)
+    assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
