@@ -143,6 +143,7 @@ class TrialConfig(Section):
             (SELECTION_STRATEGIES, self.selection.strategy),
         ]:
             registry.get(name)
+        METHODS.get(self.method.name).resolve_params(self)  # method.params checked here, before any run
         return self
 
 

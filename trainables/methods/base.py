@@ -13,10 +13,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import Tensor, nn
 
-from trainables.config import TrialConfig
+from trainables.config import TrialConfig, describe_validation_error
+from trainables.errors import ConfigError
 
 
 class MethodParams(BaseModel):
@@ -91,9 +92,16 @@ class ClusteringMethod(nn.Module, ABC):
 
     @classmethod
     def resolve_params(cls, config: TrialConfig) -> MethodParams:
-        """Method defaults, overridden by the dataset's defaults, overridden by ``method.params``."""
+        """Method defaults, overridden by the dataset's defaults, overridden by ``method.params``.
+
+        Raises:
+            ConfigError: a parameter is unknown or invalid (one line naming it).
+        """
         merged = {**cls.dataset_defaults.get(config.dataset.name, {}), **config.method.params}
-        return cls.Params.model_validate(merged)
+        try:
+            return cls.Params.model_validate(merged)
+        except ValidationError as error:
+            raise ConfigError(f"method.params of {cls.name!r}: {describe_validation_error(error)}") from None
 
     @classmethod
     def build(cls, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):

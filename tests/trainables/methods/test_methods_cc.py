@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pydantic import ValidationError
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from trainables.config import MethodConfig, TrainConfig, TrialConfig
+from trainables.config import MethodConfig, TrainConfig, TrialConfig, parse_trial_config
+from trainables.errors import ConfigError
 from trainables.methods import METHODS
 from trainables.methods.base import Batch
 from trainables.methods.contrastive import cluster_contrastive_loss, nt_xent
@@ -140,5 +140,10 @@ def test_a_few_steps_on_separable_blobs_move_accuracy_off_the_init():
 
 
 def test_unknown_param_is_rejected_with_its_name():
-    with pytest.raises(ValidationError, match="temprature"):
+    with pytest.raises(ConfigError, match="method.params of 'cc': unknown key 'temprature'"):
         make_cc(temprature=0.5)
+
+
+def test_bad_method_params_are_rejected_when_the_config_is_parsed():
+    with pytest.raises(ConfigError, match="instance_temperature"):
+        parse_trial_config({"method.name": "cc", "method.params": {"instance_temperature": 0}})
