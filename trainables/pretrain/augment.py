@@ -66,16 +66,18 @@ class BatchAugment:
         self.span = (high - low).clamp_min(1e-6).view(1, -1, 1, 1)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        self.low, self.span = self.low.to(images.device), self.span.to(images.device)
-        pixels = ((images - self.low) / self.span).clamp(0, 1)
+        """Augment each image independently; ``generator`` (CPU or on the images' device) makes it repeatable."""
+        low, span = self.low.to(images.device), self.span.to(images.device)
+        pixels = ((images - low) / span).clamp(0, 1)
         pixels = self._crop_and_flip(pixels, generator)
         pixels = self._jitter(pixels, generator)
         pixels = self._grayscale(pixels, generator)
         pixels = self._blur(pixels, generator)
-        return pixels * self.span + self.low
+        return pixels * span + low
 
     def _uniform(self, n: int, bounds: tuple[float, float], images: torch.Tensor, generator) -> torch.Tensor:
-        values = torch.rand(n, generator=generator, device=generator.device if generator else "cpu")
+        """[n] uniform draws in ``bounds``, made on the generator's device and moved to the images' device."""
+        values = torch.rand(n, generator=generator, device=generator.device if generator is not None else "cpu")
         return (bounds[0] + values * (bounds[1] - bounds[0])).to(images.device)
 
     def _chance(self, n: int, probability: float, images: torch.Tensor, generator) -> torch.Tensor:
