@@ -17,9 +17,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from trainables.config import parse_trial_config
 from trainables.engine import EpochEngine
@@ -41,12 +44,14 @@ class ForcedSelector(SampleSelector):
         """The exclusion set is fixed: nothing to update."""
 
 
-def time_epochs(config_data: dict, fraction: float, epochs: int) -> tuple[float, float, int, int]:
+def time_epochs(
+    config_data: dict, fraction: float, epochs: int, clock: Callable[[], float]
+) -> tuple[float, float, int, int]:
     """Median (train_s, score_s) per epoch after a warm-up epoch, with the trained and scored sample counts."""
     config = parse_trial_config(config_data)
     parts = assemble(config)
     parts.selector = ForcedSelector(len(parts.targets), fraction, config.train.seed)
-    engine = EpochEngine(parts, config.train, config.method.name)
+    engine = EpochEngine(parts, config.train, config.method.name, clock=clock)
     rows = [engine.run_epoch(epoch, is_last=False).row for epoch in range(1, epochs + 1)]
     timed = rows[1:]
     n_scored = int(parts.selector.excluded.sum())
@@ -69,9 +74,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--score-batch-size", type=int, default=1024)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU runs)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu = this process's CPU time: robust to other load on a shared CPU machine")
     parser.add_argument("--smoke-test", action="store_true", help="2 epochs, one fraction: checks it runs")
     args = parser.parse_args()
     epochs, fractions = (2, [0.5]) if args.smoke_test else (args.epochs, args.fractions)
+    torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
     with tempfile.TemporaryDirectory(prefix="dcsweep-dss-bench-") as cache_dir:
         config_data = {
@@ -86,12 +96,13 @@ def main() -> None:
             "train.epochs": epochs,
             "cache_dir": cache_dir,
         }
-        full_train, _, n_all, _ = time_epochs(config_data, 0.0, epochs)
-        _, score_all, _, n_scored_all = time_epochs(config_data, 1.0, epochs)
+        full_train, _, n_all, _ = time_epochs(config_data, 0.0, epochs, clock)
+        _, score_all, _, n_scored_all = time_epochs(config_data, 1.0, epochs, clock)
         train_cost, score_cost = full_train / n_all, score_all / n_scored_all
         relative = score_cost / train_cost
         print(f"workload: {args.dataset}, {args.arch}, {args.method}, finetune, N={n_all}, batch {args.batch_size}, "
-              f"score batch {args.score_batch_size}, median of {epochs - 1} epochs after 1 warm-up")
+              f"score batch {args.score_batch_size}, {args.threads} thread(s), {args.clock} clock, "
+              f"median of {epochs - 1} epochs after 1 warm-up")
         print(f"per-sample cost: train {train_cost * 1e3:.3f} ms, score {score_cost * 1e3:.3f} ms, "
               f"score/train = {relative:.3f}")
         print(f"{'p':>5} {'train s':>8} {'score s':>8} {'epoch s':>8} {'measured':>9} {'ideal':>7} "
@@ -99,7 +110,7 @@ def main() -> None:
         print(f"{0.0:5.2f} {full_train:8.3f} {0.0:8.3f} {full_train:8.3f} {1.0:9.3f} {1.0:7.3f} {0.0:7.1%} "
               f"{1.0:8.2f}x")
         for fraction in fractions:
-            train_s, score_s, _, _ = time_epochs(config_data, fraction, epochs)
+            train_s, score_s, _, _ = time_epochs(config_data, fraction, epochs, clock)
             measured = (train_s + score_s) / full_train
             ideal = (1 - fraction) + fraction * relative
             print(f"{fraction:5.2f} {train_s:8.3f} {score_s:8.3f} {train_s + score_s:8.3f} {measured:9.3f} "

@@ -186,6 +186,17 @@ def make_parts(config: TrialConfig, selector_factory=None, early_stop=None, fixe
 
 
 @pytest.fixture
+def small_digits(tmp_path: Path) -> dict[str, Any]:
+    """Config keys of a real ``arrays`` dataset: the first 400 bundled digits as 8x8 uint8 images in an npz."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    path = tmp_path / "digits400.npz"
+    np.savez(path, x=np.rint(digits.images[:400] * 255 / 16).astype(np.uint8), y=digits.target[:400])
+    return {"dataset.name": "arrays", "dataset.root": str(path), "encoder.arch": "small_cnn"}
+
+
+@pytest.fixture
 def fakes():
     """The helpers above, as one namespace."""
     import types

@@ -53,11 +53,13 @@ class FakeTune:
 
 
 @pytest.mark.slow
-def test_reports_every_epoch_with_checkpoints_only_on_checkpoint_epochs_and_restores(tmp_path, monkeypatch):
+def test_reports_every_epoch_with_checkpoints_only_on_checkpoint_epochs_and_restores(
+    tmp_path, monkeypatch, small_digits
+):
     fake = FakeTune(tmp_path)
     monkeypatch.setattr(tune_trainable, "tune", types.SimpleNamespace(
         Checkpoint=fake.Checkpoint, get_checkpoint=fake.get_checkpoint, report=fake.report))
-    config = flat_config(tmp_path, **{"train.epochs": 3})
+    config = {**flat_config(tmp_path, **{"train.epochs": 3, "train.batch_size": 128}), **small_digits}
     full = tune_trainable.run_under_tune(config)
 
     assert [m["epoch"] for m, _ in fake.reports] == [1, 2, 3]
