@@ -129,7 +129,10 @@ def test_a_few_steps_on_separable_blobs_move_accuracy_off_the_init():
     generator = torch.Generator().manual_seed(0)
     for _ in range(60):
         order = torch.randperm(len(y), generator=generator)[:60]
-        views = {name: x[order] + s * torch.randn(60, 6, generator=generator) for name, s in (("weak", 0.2), ("strong", 0.5))}
+        views = {
+            name: x[order] + noise * torch.randn(60, 6, generator=generator)
+            for name, noise in (("weak", 0.2), ("strong", 0.5))
+        }
         step = method.train_step(Batch(views=views, index=order, label=y[order]))
         optimiser.zero_grad()
         step.loss.backward()
