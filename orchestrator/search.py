@@ -104,9 +104,17 @@ def _searcher(spec: SweepSpec, workspace: Workspace, repeats: int) -> Any:
         mode=search.modes if multi else search.modes[0],
         study_name=spec.name,
         storage=optuna.storages.RDBStorage(study_storage(workspace)),
-        seed=search.seed,
+        seed=None if search.seed is None else search.seed + _existing_trials(workspace, spec.name),
     )
     return Repeater(searcher, repeat=repeats, set_index=True) if repeats > 1 else searcher
+
+
+def _existing_trials(workspace: Workspace, study_name: str) -> int:
+    """Trials already in the stored study; offsets the sampler seed so a resumed search does not replay its points."""
+    try:
+        return len(optuna.load_study(study_name=study_name, storage=study_storage(workspace)).trials)
+    except KeyError:
+        return 0
 
 
 def _scheduler(search: SearchSpec, fixed: dict[str, Any]) -> Any:
