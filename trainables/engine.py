@@ -196,7 +196,7 @@ class EpochEngine:
 
         start = self._clock()
         evaluated = epoch % self.train.eval_every == 0 or is_last or stop
-        metrics = self._evaluate() if evaluated else dict.fromkeys(EVAL_KEYS, math.nan)
+        metrics = self._evaluate(epoch) if evaluated else dict.fromkeys(EVAL_KEYS, math.nan)
         eval_time = self._clock() - start if evaluated else 0.0
 
         summary = parts.selector.summary()
@@ -290,8 +290,12 @@ class EpochEngine:
         strong = method.predict(Batch(views={"val": batch.views["strong"]}, index=batch.index, label=batch.label))
         return weak, strong
 
-    def _evaluate(self) -> dict[str, float]:
-        """Eval-mode pass over the 'val' view; stores and scores the [N, K] probabilities."""
+    def _evaluate(self, epoch: int) -> dict[str, float]:
+        """Eval-mode pass over the 'val' view; stores and scores the [N, K] probabilities.
+
+        Raises:
+            TrainingError: the predicted probabilities hold NaN or infinite values.
+        """
         method = self.parts.method
         probabilities = np.empty((self.num_samples, method.num_clusters), dtype=np.float32)
         method.eval()
@@ -299,6 +303,11 @@ class EpochEngine:
         with torch.no_grad():
             for batch in self._batches(self.parts.val_set, _chunks(indices, self.train.score_batch_size), None):
                 probabilities[batch.index.cpu().numpy()] = method.predict(batch).float().cpu().numpy()
+        if not np.isfinite(probabilities).all():
+            raise TrainingError(
+                f"{self.method_name} predicted NaN or infinite probabilities in epoch {epoch}; lower "
+                "train.lr_head / train.lr_backbone or check the input data for NaN values"
+            )
         self.probabilities = probabilities
         return evaluate(self.parts.targets, probabilities, self.parts.regions)
 

@@ -170,3 +170,12 @@ def test_frozen_encoder_is_not_trained_and_stays_in_eval_mode(fakes):
     assert parts.method.encoder_training_during_step and not any(parts.method.encoder_training_during_step)
     optimised = {id(p) for group in parts.optimizer.param_groups for p in group["params"]}
     assert not optimised & {id(p) for p in parts.method.encoder.parameters()}
+
+
+def test_nan_predictions_raise_training_error(fakes):
+    config = fakes.make_config(epochs=1)
+    parts = fakes.make_parts(config)
+    predict = parts.method.predict
+    parts.method.predict = lambda batch: predict(batch) * float("nan")
+    with pytest.raises(TrainingError, match=r"fake predicted NaN or infinite probabilities in epoch 1;"):
+        EpochEngine(parts, config.train, "fake").run_epoch(1, is_last=True)
