@@ -30,8 +30,9 @@ class Summary:
 
     Attributes:
         cells: one row per (row keys, column keys, metric) with ``mean``, ``std`` (ddof=1), ``n`` finished
-            seeds, ``n_failed``, ``n_unfinished`` (failed or still running), ``short`` (n below the expected
-            seeds), ``best`` (best in its column), ``paper`` and ``delta`` (ours - paper, when a paper table is
+            seeds, ``n_finished`` (finished trials, with or without the metric), ``n_failed``, ``n_unfinished``
+            (failed or still running), ``short`` (n below the expected seeds, unless the finished trials did
+            not log the metric at all), ``best`` (best in its column), ``paper`` and ``delta`` (ours - paper, when a paper table is
             named). Values are in display units: percent for fraction metrics.
         row_keys: the spec's rows plus ``split_keys``.
         split_keys: attributes that varied inside the requested cells and now split the rows.
@@ -80,7 +81,7 @@ def summarize(runs: SweepRuns, spec: ReportSpec) -> Summary:
         arms = arm_order(runs, spec.baseline_arm)
         cells = cells.sort_values(keys, key=lambda s: sort_key(s, arms), kind="stable").reset_index(drop=True)
     expected = expected_seeds(runs, keys)
-    cells["short"] = cells["n"] < expected
+    cells["short"] = (cells["n"] < expected) & ~((cells["n"] == 0) & (cells["n_finished"] > 0))
     cells["best"] = _best_per_column(cells, spec.columns)
     if spec.paper_table:
         paper = lookup_paper_values(spec.paper_table, cells["attrs"].tolist(), cells["metric"].tolist(), runs.epoch)
@@ -147,6 +148,8 @@ def table_notes(summary: Summary) -> list[str]:
         + (f"; {', '.join(percent)} in percent" if percent else "")
         + "; best per column in bold."
     ]
+    if ((summary.cells["n"] == 0) & (summary.cells["n_finished"] > 0)).any():
+        notes.append("– = the finished trials did not log this metric.")
     if summary.split_keys:
         notes.append(f"Rows are also split by {', '.join(summary.split_keys)}, which vary inside the requested cells.")
     if summary.cells["short"].any():
@@ -184,6 +187,7 @@ def _cell_records(group: pd.DataFrame, attrs: dict[str, Any], keys: list[str], m
                 "mean": float(values.mean()) if len(values) else np.nan,
                 "std": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
                 "n": len(values),
+                "n_finished": len(finished),
                 "n_failed": n_failed,
                 "n_unfinished": int(len(group) - len(finished)),
                 "attrs": attrs,
