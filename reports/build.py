@@ -52,7 +52,10 @@ def build_report(
     Raises:
         ReportError: unknown sweep, no finished trial, or an invalid report section.
     """
-    override = spec_override.model_dump(exclude_unset=True) if isinstance(spec_override, ReportSpec) else dict(spec_override or {})
+    if isinstance(spec_override, ReportSpec):
+        override = spec_override.model_dump(exclude_unset=True)
+    else:
+        override = dict(spec_override or {})
     runs = load_sweep(sweep, tracking_uri, override.get("epoch"))
     spec = _report_spec(runs, override)
     summary = summarize(runs, spec)
@@ -93,7 +96,8 @@ def _report_spec(runs: SweepRuns, override: dict[str, Any]) -> ReportSpec:
     except ValidationError as error:
         problem = error.errors()[0]
         where = ".".join(str(p) for p in problem["loc"])
-        raise ReportError(f"report.{where}: {problem['msg']}; fix the report section of the spec or the override") from None
+        message = f"report.{where}: {problem['msg']}; fix the report section of the spec or the override"
+        raise ReportError(message) from None
 
 
 def _write_table(stem: Path, table: TextTable) -> list[Path]:
@@ -105,7 +109,12 @@ def _write_table(stem: Path, table: TextTable) -> list[Path]:
 
 
 def _index(
-    runs: SweepRuns, table: TextTable, has_significance: bool, has_paper: bool, figures: list[SavedFigure], out_dir: Path
+    runs: SweepRuns,
+    table: TextTable,
+    has_significance: bool,
+    has_paper: bool,
+    figures: list[SavedFigure],
+    out_dir: Path,
 ) -> str:
     """``index.md``: the main table inline and a link to every file of the report."""
     counts = runs.trials["status"].value_counts()
@@ -119,7 +128,8 @@ def _index(
         to_markdown(table),
         "## Files",
         "",
-        "- Main table: [table.md](table.md), [table.tex](table.tex), [table.csv](table.csv) (one row per cell and metric)",
+        "- Main table: [table.md](table.md), [table.tex](table.tex), "
+        "[table.csv](table.csv) (one row per cell and metric)",
         "- Every trial with its params and metrics at the chosen epoch: [trials.csv](trials.csv)",
     ]
     if (out_dir / "failed_trials.csv").exists():

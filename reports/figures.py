@@ -128,7 +128,8 @@ def sensitivity_figure(trials: pd.DataFrame, param: str, series_keys: list[str],
         x = stats.index.to_numpy(dtype=float)
         (line,) = axes.plot(x, stats["acc_mean"], marker="o", label=name)
         band = stats["acc_std"].fillna(0)
-        axes.fill_between(x, stats["acc_mean"] - band, stats["acc_mean"] + band, alpha=BAND_ALPHA, color=line.get_color())
+        low, high = stats["acc_mean"] - band, stats["acc_mean"] + band
+        axes.fill_between(x, low, high, alpha=BAND_ALPHA, color=line.get_color())
     axes.set_xlabel(f"{SENSITIVITY_PARAMS.get(param, param)} ({param})")
     axes.set_ylabel("ACC (%)")
     axes.set_title(title)
@@ -157,10 +158,12 @@ def draw_figures(runs: SweepRuns, summary: Summary, out_dir: Path, baseline_arm:
             (f"density{_slug(name)}", f"ACC by density region{suffix}", density_figure(panel, name)),
         ]
     series_keys = ["arm", *keys]
-    figures.append(("epsilon_tradeoff", "Epsilon trade-off", tradeoff_figure(finished, series_keys, "epsilon trade-off")))
+    tradeoff = tradeoff_figure(finished, series_keys, "epsilon trade-off")
+    figures.append(("epsilon_tradeoff", "Epsilon trade-off", tradeoff))
     for param, short in SENSITIVITY_PARAMS.items():
         title = f"{short} sensitivity"
-        figures.append((f"{short}_sensitivity", title.capitalize(), sensitivity_figure(finished, param, series_keys, title)))
+        sensitivity = sensitivity_figure(finished, param, series_keys, title)
+        figures.append((f"{short}_sensitivity", title.capitalize(), sensitivity))
     saved = []
     for stem, title, figure in figures:
         if figure is not None:

@@ -65,7 +65,9 @@ def latex_escape(text: str) -> str:
 def to_markdown(table: TextTable) -> str:
     """A GitHub Markdown table with a bold title, best cells in ``**bold**`` and the notes below."""
     header = [*table.index_names, *table.headers()]
-    lines = [f"**{table.title}**", "", _md_row(header), _md_row(["---"] * len(table.index_names) + ["---:"] * (len(header) - len(table.index_names)))]
+    n_index = len(table.index_names)
+    rule = ["---"] * n_index + ["---:"] * (len(header) - n_index)
+    lines = [f"**{table.title}**", "", _md_row(header), _md_row(rule)]
     for labels, cells, bold in zip(table.index, table.cells, table.bold, strict=True):
         shown = [f"**{c}**" if b else c for c, b in zip(cells, bold, strict=True)]
         lines.append(_md_row([*labels, *shown]))

@@ -32,8 +32,8 @@ class Summary:
         cells: one row per (row keys, column keys, metric) with ``mean``, ``std`` (ddof=1), ``n`` finished
             seeds, ``n_finished`` (finished trials, with or without the metric), ``n_failed``, ``n_unfinished``
             (failed or still running), ``short`` (n below the expected seeds, unless the finished trials did
-            not log the metric at all), ``best`` (best in its column), ``paper`` and ``delta`` (ours - paper, when a paper table is
-            named). Values are in display units: percent for fraction metrics.
+            not log the metric at all), ``best`` (best in its column), ``paper`` and ``delta`` (ours - paper,
+            when a paper table is named). Values are in display units: percent for fraction metrics.
         row_keys: the spec's rows plus ``split_keys``.
         split_keys: attributes that varied inside the requested cells and now split the rows.
         unfinished: the trials that did not finish: ``trial_name``, ``status``, ``error``.

@@ -17,14 +17,15 @@ from reports.runs import EPOCH_CHOICES, tracking_uri_for
 from trainables.errors import DcsweepError
 
 EpochOption = Annotated[
-    Optional[str],  # noqa: UP007 (typer needs Optional here)
+    Optional[str],  # noqa: UP007, UP045 (typer needs Optional here)
     typer.Option(
         "--epoch",
-        help="Which epoch's metrics: last, best (by label ACC; optimistic) or early_stop. Default: the spec's report.epoch.",
+        help="Which epoch's metrics: last, best (by label ACC; optimistic) or early_stop. "
+        "Default: the spec's report.epoch.",
     ),
 ]
 OutOption = Annotated[
-    Optional[Path],  # noqa: UP007
+    Optional[Path],  # noqa: UP007, UP045
     typer.Option("--out", help="Report folder; default <workdir>/reports/<sweep>."),
 ]
 

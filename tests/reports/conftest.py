@@ -49,7 +49,8 @@ def write_sweep(client: MlflowClient, sweep: str, trials: list[SyntheticTrial], 
     parent = client.create_run(
         experiment_id,
         run_name=sweep,
-        tags={"dcsweep.role": "sweep", "dcsweep.sweep_id": sweep, "dcsweep.spec_hash": "h", "dcsweep.code_version": "t"},
+        tags={"dcsweep.role": "sweep", "dcsweep.sweep_id": sweep, "dcsweep.spec_hash": "h",
+              "dcsweep.code_version": "t"},
     )
     spec_path = tmp / f"{sweep}-spec" / "spec.yaml"
     spec_path.parent.mkdir(parents=True)

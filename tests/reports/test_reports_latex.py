@@ -66,7 +66,11 @@ def test_group_header_spans_its_metrics(latex_tables):
 
 @pytest.mark.parametrize(
     ("text", "escaped"),
-    [("a_b & 50%", r"a\_b \& 50\%"), ("1 ± 2 (3)†", r"1 $\pm$ 2 (3)$^{\dagger}$"), ("{x}#~", r"\{x\}\#\textasciitilde{}")],
+    [
+        ("a_b & 50%", r"a\_b \& 50\%"),
+        ("1 ± 2 (3)†", r"1 $\pm$ 2 (3)$^{\dagger}$"),
+        ("{x}#~", r"\{x\}\#\textasciitilde{}"),
+    ],
 )
 def test_latex_escape(text, escaped):
     assert latex_escape(text) == escaped

@@ -52,12 +52,14 @@ def test_histories_hold_every_epoch_of_every_trial(synthetic_store, loaded):
 
 
 def test_unknown_sweep_names_the_known_ones(synthetic_store):
-    with pytest.raises(ReportError, match=r"no sweep named 'nope' in .*; known sweeps: ablation, allfailed, sensitivity"):
+    message = r"no sweep named 'nope' in .*; known sweeps: ablation, allfailed, sensitivity"
+    with pytest.raises(ReportError, match=message):
         load_sweep("nope", synthetic_store.tracking_uri)
 
 
 def test_sweep_without_finished_trials_says_so_with_the_failure(synthetic_store):
-    with pytest.raises(ReportError, match=r"sweep 'allfailed' has no finished trials \(2 failed; first failure: .*boom\)"):
+    message = r"sweep 'allfailed' has no finished trials \(2 failed; first failure: .*boom\)"
+    with pytest.raises(ReportError, match=message):
         load_sweep("allfailed", synthetic_store.tracking_uri)
 
 

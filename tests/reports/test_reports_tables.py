@@ -57,7 +57,7 @@ def test_short_cell_is_marked_and_failed_trial_is_in_the_footnote(synthetic_stor
     _, summary = ablation_summary
     failed = [t for t in synthetic_store.ablation if t.failed]
     short = summary.cells[summary.cells["short"]]
-    assert set(zip(short["method.name"], short["arm"], short["dataset.name"])) == {
+    assert set(zip(short["method.name"], short["arm"], short["dataset.name"], strict=True)) == {
         (t.params["method.name"], t.arm, t.params["dataset.name"]) for t in failed
     }
     assert (short["n"] == 4).all() and (short["n_failed"] == 1).all()
@@ -77,15 +77,19 @@ def test_bold_cells_render_bold_in_markdown(ablation_summary):
     assert sum(map(sum, table.bold)) == int(summary.cells["best"].sum())
 
 
+def _last_by_seed(trials, cell: tuple[str, str, str], metric: str) -> dict[int, float]:
+    """seed -> last-epoch value in percent of the trials of one (method, dataset, arm) cell."""
+    return {t.seed: 100.0 * t.history[metric][-1] for t in trials
+            if (t.params["method.name"], t.params["dataset.name"], t.arm) == cell}
+
+
 def test_paired_p_values_equal_scipy(synthetic_store, ablation_summary):
     runs, summary = ablation_summary
     tests = paired_tests(runs.finished, summary, "baseline").set_index(["method.name", "dataset.name", "arm", "metric"])
     finished = [t for t in synthetic_store.ablation if not t.failed]
     for (method, dataset, arm, metric), row in tests.iterrows():
-        def by_seed(arm_name):
-            return {t.seed: 100.0 * t.history[metric][-1] for t in finished
-                    if (t.params["method.name"], t.params["dataset.name"], t.arm) == (method, dataset, arm_name)}
-        ours, base = by_seed(arm), by_seed("baseline")
+        ours = _last_by_seed(finished, (method, dataset, arm), metric)
+        base = _last_by_seed(finished, (method, dataset, "baseline"), metric)
         seeds = sorted(set(ours) & set(base))
         a, b = np.array([ours[s] for s in seeds]), np.array([base[s] for s in seeds])
         assert row["n"] == len(seeds)
