@@ -91,6 +91,20 @@ def save_checkpoint(path: Path, model: MoCo, metadata: dict[str, object]) -> Non
     os.replace(temporary, path)
 
 
+def _optimiser(model: MoCo, options: PretrainOptions, batch_size: int, total_steps: int):
+    """SGD (momentum 0.9) with the learning rate scaled by batch size / 256 and a per-step cosine decay."""
+    optimiser = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=options.lr * batch_size / 256,
+        momentum=0.9,
+        weight_decay=options.weight_decay,
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total_steps))
+    )
+    return optimiser, schedule
+
+
 def pretrain(
     dataset_config: DatasetConfig,
     arch: str,
@@ -100,6 +114,8 @@ def pretrain(
     on_epoch: EpochCallback | None = None,
 ) -> PretrainResult:
     """Pre-train ``arch`` with MoCo-v2 on ``dataset_config``'s images and save it to ``out``.
+
+    Each epoch visits the images in a fresh random order in full batches (the remainder is dropped).
 
     Args:
         on_epoch: called after each epoch with (epoch, mean loss).
@@ -114,9 +130,7 @@ def pretrain(
     if len(images) < 8:
         raise ConfigError(f"the dataset has {len(images)} images; MoCo pre-training needs at least 8")
     seed_everything(options.seed)
-    encoder_config = EncoderConfig(arch=arch, stem=options.stem)
-    backbone = build_encoder(encoder_config, shape)
-    batch_size = min(options.batch_size, len(images))
+    backbone = build_encoder(EncoderConfig(arch=arch, stem=options.stem), shape)
     model = MoCo(
         backbone,
         queue_size=min(options.queue_size, len(images)),
@@ -124,22 +138,14 @@ def pretrain(
         momentum=options.momentum,
         temperature=options.temperature,
     ).to(device)
+    batch_size = min(options.batch_size, len(images))
     steps_per_epoch = len(images) // batch_size
-    optimiser = torch.optim.SGD(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=options.lr * batch_size / 256,
-        momentum=0.9,
-        weight_decay=options.weight_decay,
+    optimiser, schedule = _optimiser(model, options, batch_size, epochs * steps_per_epoch)
+    augment = BatchAugment(
+        options.augment or AugmentConfig.for_image_size(shape.image_size, shape.channels, options.flip),
+        low=images.amin(dim=(0, 2, 3)),
+        high=images.amax(dim=(0, 2, 3)),
     )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / (epochs * steps_per_epoch)))
-    )
-    low = images.amin(dim=(0, 2, 3))
-    high = images.amax(dim=(0, 2, 3))
-    augment_config = options.augment or AugmentConfig.for_image_size(
-        shape.image_size, shape.channels, options.flip
-    )
-    augment = BatchAugment(augment_config, low, high)
     images = images.to(device)
     generator = torch.Generator().manual_seed(options.seed)
     result = PretrainResult(checkpoint=Path(out))
