@@ -214,8 +214,12 @@ class EpochEngine:
         }
         return EpochOutcome(row=row, stop=stop)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Model, optimiser, selector, early-stop and engine state (pseudo-labels, last eval probabilities)."""
+    def state_dict(self, with_probabilities: bool = True) -> dict[str, Any]:
+        """Model, optimiser, selector, early-stop and engine state (pseudo-labels, last eval probabilities).
+
+        The [N, K] probabilities are only needed by a finished trial's result; leave them out of intermediate
+        checkpoints (``with_probabilities=False``) to keep those small on large datasets.
+        """
         parts = self.parts
         return {
             "method": parts.method.state_dict(),
@@ -223,7 +227,7 @@ class EpochEngine:
             "selector": parts.selector.state_dict(),
             "early_stop": parts.early_stop.state_dict() if parts.early_stop is not None else None,
             "pseudo_labels": self.pseudo_labels.copy(),
-            "probabilities": self.probabilities,
+            "probabilities": self.probabilities if with_probabilities else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -416,13 +420,14 @@ def run_epochs(
             curve.append(outcome.row)
             stopped = outcome.stop
             checkpoint = None
-            if epoch % config.train.checkpoint_every == 0 or stopped or epoch == epochs:
+            final = stopped or epoch == epochs
+            if epoch % config.train.checkpoint_every == 0 or final:
                 state = {
                     "fingerprint": config_fingerprint(config),
                     "epoch": epoch,
                     "stopped": stopped,
                     "curve": curve,
-                    "engine": engine.state_dict(),
+                    "engine": engine.state_dict(with_probabilities=final),
                     "rng": capture_rng_state(),
                 }
                 checkpoint = save_checkpoint(root / "checkpoints" / f"epoch_{epoch:04d}", state)

@@ -123,3 +123,12 @@ def test_raising_epochs_continues_a_finished_trial(fakes, tmp_path):
     longer = fakes.make_config(epochs=3)
     result = run_epochs(fakes.make_parts(longer), longer, resume_from=kept)
     assert [row["epoch"] for row in result.curve] == [1, 2, 3]
+
+
+def test_only_the_final_checkpoint_holds_the_probabilities(fakes, tmp_path):
+    config = fakes.make_config(epochs=2)
+    result = run_epochs(fakes.make_parts(config), config, [KeepCheckpoint(1, tmp_path / "first")],
+                        workdir=tmp_path / "work")
+    assert load_checkpoint(tmp_path / "first")["engine"]["probabilities"] is None
+    final = load_checkpoint(tmp_path / "work" / "checkpoints" / "epoch_0002")["engine"]["probabilities"]
+    assert np.array_equal(final, result.probabilities)
