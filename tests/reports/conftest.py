@@ -34,6 +34,7 @@ class SyntheticTrial:
     seed: int
     history: dict[str, list[float]] = field(default_factory=dict)
     failed: str | None = None
+    running: bool = False
     stop_epoch: int | None = None
     grid_point: str = ""
 
@@ -45,7 +46,7 @@ class SyntheticTrial:
 
 def write_sweep(client: MlflowClient, sweep: str, trials: list[SyntheticTrial], spec: dict[str, Any], tmp: Path) -> str:
     """Write a parent run with ``spec.yaml`` and one child run per trial; returns the parent run id."""
-    experiment_id = client.create_experiment(f"dcsweep/{sweep}")
+    experiment_id = client.create_experiment(f"dcsweep/{sweep}", artifact_location=(tmp / "mlartifacts").as_uri())
     parent = client.create_run(
         experiment_id,
         run_name=sweep,
@@ -83,7 +84,8 @@ def write_sweep(client: MlflowClient, sweep: str, trials: list[SyntheticTrial], 
             metrics=metrics,
             params=[Param(k, str(v)) for k, v in params.items()],
         )
-        client.set_terminated(run.info.run_id, status="FAILED" if trial.failed else "FINISHED")
+        if not trial.running:
+            client.set_terminated(run.info.run_id, status="FAILED" if trial.failed else "FINISHED")
     return parent.info.run_id
 
 
@@ -115,6 +117,7 @@ class SyntheticStore:
     ablation: list[SyntheticTrial]
     sensitivity: list[SyntheticTrial]
     ablation_parent: str
+    resumed: list[SyntheticTrial]
 
 
 def _ablation_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
@@ -145,9 +148,19 @@ def _sensitivity_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
     return trials
 
 
+def _resumed_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
+    """Seed 0 failed once and finished on retry (same trial key, two runs); seed 1 is still running."""
+    params = {"method.name": "scan", "dataset.name": "cifar10"}
+    return [
+        SyntheticTrial(params, "baseline", 0, random_history(rng, 0.5), failed="worker lost"),
+        SyntheticTrial(params, "baseline", 0, random_history(rng, 0.8)),
+        SyntheticTrial(params, "baseline", 1, random_history(rng, 0.8), running=True),
+    ]
+
+
 @pytest.fixture(scope="session")
 def synthetic_store(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStore:
-    """A workdir whose ``mlflow.db`` holds the sweeps ``ablation``, ``sensitivity`` and ``allfailed``."""
+    """A workdir whose ``mlflow.db`` holds the sweeps ``ablation``, ``sensitivity``, ``allfailed`` and ``resumed``."""
     workdir = tmp_path_factory.mktemp("workdir")
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
@@ -161,7 +174,9 @@ def synthetic_store(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStore:
     failing = [SyntheticTrial({"method.name": "scan", "dataset.name": "cifar10"}, "baseline", s, failed="boom")
                for s in range(2)]
     write_sweep(client, "allfailed", failing, {"name": "allfailed", "seeds": [0, 1]}, workdir)
-    return SyntheticStore(workdir, uri, ablation, sensitivity, parent)
+    resumed = _resumed_trials(rng)
+    write_sweep(client, "resumed", resumed, {"name": "resumed", "seeds": [0, 1]}, workdir)
+    return SyntheticStore(workdir, uri, ablation, sensitivity, parent, resumed)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,8 @@ import pytest
 
 from reports.errors import ReportError
 from reports.runs import load_sweep
+from reports.schema import ReportSpec
+from reports.tables import main_table, summarize
 
 
 def _by_name(runs):
@@ -52,7 +54,7 @@ def test_histories_hold_every_epoch_of_every_trial(synthetic_store, loaded):
 
 
 def test_unknown_sweep_names_the_known_ones(synthetic_store):
-    message = r"no sweep named 'nope' in .*; known sweeps: ablation, allfailed, sensitivity"
+    message = r"no sweep named 'nope' in .*; known sweeps: ablation, allfailed, resumed, sensitivity"
     with pytest.raises(ReportError, match=message):
         load_sweep("nope", synthetic_store.tracking_uri)
 
@@ -72,3 +74,15 @@ def test_missing_database_is_refused_without_creating_one(tmp_path):
 def test_unknown_epoch_choice_is_refused(synthetic_store):
     with pytest.raises(ReportError, match="epoch must be one of last, best, early_stop"):
         load_sweep("ablation", synthetic_store.tracking_uri, "worst")
+
+
+def test_a_retried_trial_counts_once_and_a_running_one_is_reported(synthetic_store, loaded):
+    runs = loaded("resumed")
+    assert sorted(runs.trials["status"]) == ["FINISHED", "RUNNING"]
+    finished = runs.finished.iloc[0]
+    assert finished["seed"] == 0
+    assert finished["acc"] == pytest.approx(synthetic_store.resumed[1].history["acc"][-1])
+    summary = summarize(runs, ReportSpec())
+    acc = summary.cells[summary.cells["metric"] == "acc"].iloc[0]
+    assert (acc["n"], acc["n_failed"], acc["n_unfinished"], bool(acc["short"])) == (1, 0, 1, True)
+    assert "(RUNNING)" in main_table(summary).notes[-1]
