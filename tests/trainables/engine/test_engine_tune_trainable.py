@@ -80,7 +80,9 @@ def test_reports_every_epoch_with_checkpoints_only_on_checkpoint_epochs_and_rest
 def test_a_real_tuner_run_reports_metrics_and_a_checkpoint(tmp_path):
     import ray
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         tuner = tune.Tuner(
             tune_trainable.tune_trainable,
@@ -89,7 +91,8 @@ def test_a_real_tuner_run_reports_metrics_and_a_checkpoint(tmp_path):
         )
         results = tuner.fit()
     finally:
-        ray.shutdown()
+        if started_here:
+            ray.shutdown()
     assert not results.errors
     result = results[0]
     assert result.metrics["epoch"] == 2 and 0.0 <= result.metrics["acc"] <= 1.0
