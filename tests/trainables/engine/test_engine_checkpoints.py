@@ -132,3 +132,14 @@ def test_only_the_final_checkpoint_holds_the_probabilities(fakes, tmp_path):
     assert load_checkpoint(tmp_path / "first")["engine"]["probabilities"] is None
     final = load_checkpoint(tmp_path / "work" / "checkpoints" / "epoch_0002")["engine"]["probabilities"]
     assert np.array_equal(final, result.probabilities)
+
+
+@pytest.mark.slow
+def test_loader_workers_keep_runs_and_resume_bitwise(fakes, tmp_path):
+    config = fakes.make_config(epochs=2, num_workers=1)
+    kept = tmp_path / "kept"
+    first = run_epochs(fakes.make_parts(config), config, [KeepCheckpoint(1, kept)])
+    second = run_epochs(fakes.make_parts(config), config)
+    resumed = run_epochs(fakes.make_parts(config), config, resume_from=kept)
+    np.testing.assert_equal(_without_times(second.curve), _without_times(first.curve))
+    np.testing.assert_equal(_without_times(resumed.curve), _without_times(first.curve))
