@@ -46,6 +46,7 @@ from trainables.methods.base import Batch, ClusteringMethod, StepOutput
 from trainables.metrics import evaluate, hungarian_mapping, map_predictions
 from trainables.plugins.base import SampleScores, SampleSelector
 
+# The row reported every epoch (design.md), in this order; the orchestrator validates spec metrics against it.
 METRIC_KEYS = (
     "epoch", "acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece", "pruned_frac", "pruned_acc",
     "mean_abs_d2s", "loss", "train_time_s", "score_time_s", "eval_time_s", "samples_trained",
@@ -200,7 +201,7 @@ class EpochEngine:
         eval_time = self._clock() - start if evaluated else 0.0
 
         summary = parts.selector.summary()
-        row: dict[str, float] = {
+        values: dict[str, float] = {
             "epoch": epoch,
             **{key: float(metrics.get(key, math.nan)) for key in EVAL_KEYS},
             "pruned_frac": float(summary.get("pruned_frac", parts.selector.excluded.mean())),
@@ -212,7 +213,7 @@ class EpochEngine:
             "eval_time_s": eval_time,
             "samples_trained": samples_trained,
         }
-        return EpochOutcome(row=row, stop=stop)
+        return EpochOutcome(row={key: values[key] for key in METRIC_KEYS}, stop=stop)
 
     def state_dict(self, with_probabilities: bool = True) -> dict[str, Any]:
         """Model, optimiser, selector, early-stop and engine state (pseudo-labels, last eval probabilities).
