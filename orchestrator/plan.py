@@ -49,16 +49,16 @@ def plan_trials(spec: SweepSpec, workdir: Path) -> list[PlannedTrial]:
         ConfigError: a key is unknown, or a trial's config is invalid (the message names the trial and the key).
     """
     base = base_config(spec, workdir)
-    for key, values in spec.grid.items():
-        check_key(key, where=f"grid.{key}")
+    axes = [_grid_axis(key, values) for key, values in spec.grid.items()]
     trials = []
     for arm, overrides in spec.arms.items():
         arm_flat = _flat_overrides(overrides, where=f"arms.{arm}")
-        for combo in itertools.product(*spec.grid.values()):
-            grid_flat = dict(zip(spec.grid, combo))
+        for combo in itertools.product(*axes):
+            grid_flat = {key: value for _, point in combo for key, value in point.items()}
+            labels = [label for label, _ in combo if label]
             for seed in spec.seeds:
                 config = {**base, **grid_flat, **arm_flat, SEED_KEY: seed}
-                name = _trial_name(config, arm, grid_flat, seed)
+                name = "/".join([str(config.get("method.name", "scan")), arm, *labels, f"seed{seed}"])
                 validate_trial_config(config, context=f"trial {name}")
                 trials.append(PlannedTrial(name=name, arm=arm, seed=seed, key=trial_key(config), config=config))
     return trials
@@ -180,10 +180,26 @@ def _flat_overrides(fragment: dict[str, Any], where: str) -> dict[str, Any]:
     return flat
 
 
-def _trial_name(config: dict[str, Any], arm: str, grid_values: dict[str, Any], seed: int) -> str:
-    parts = [str(config.get("method.name", "scan")), arm]
-    parts += [f"{key}={str(value).replace('/', '_')}" for key, value in grid_values.items() if key != "method.name"]
-    return "/".join([*parts, f"seed{seed}"])
+def _grid_axis(key: str, values: list[Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """One grid axis as (name label, flat overrides) points.
+
+    A config key takes plain values (``selection.epsilon: [0.1, 0.2]``). Any other key takes bundles: dicts of
+    overrides applied together (``variant: [{method.name: cdc, init.strategy: prototype}, {method.name: scan}]``);
+    a bundle is labelled by the value of its first key when those tell the bundles apart (no label when that key
+    is ``method.name``, already the name's prefix), else by ``<key>=<index>``.
+    """
+    if key in config_keys() or any(key.startswith(f"{free}.") for free in FREE_DICT_KEYS):
+        label = None if key == "method.name" else key
+        return [(label and f"{label}={str(value).replace('/', '_')}", {key: value}) for value in values]
+    if not all(isinstance(value, dict) for value in values):
+        check_key(key, where=f"grid.{key}")
+    bundles = [_flat_overrides(value, where=f"grid.{key}[{index}]") for index, value in enumerate(values)]
+    first_keys = {next(iter(bundle), None) for bundle in bundles}
+    first = first_keys.pop() if len(first_keys) == 1 else None
+    firsts = [str(bundle[first]).replace("/", "_") for bundle in bundles] if first else []
+    if first and len(set(firsts)) == len(firsts):
+        return [(None if first == "method.name" else value, bundle) for value, bundle in zip(firsts, bundles)]
+    return [(f"{key}={index}", bundle) for index, bundle in enumerate(bundles)]
 
 
 def _is_numeric(annotation: Any) -> bool:

@@ -3,7 +3,9 @@
 A spec is found by path or by the name of a shipped spec (``quickstart``, ``paper/table3_ablation`` ->
 ``search_spaces/<name>.yaml``). String values may contain ``${workdir}`` (the sweep's work directory) and
 ``${data}`` (the data root: ``$DCSWEEP_DATA`` if set, else ``<workdir>/data``); they are substituted before
-validation. Structural validation happens here; expanding the trials and checking each TrialConfig is
+validation. ``extends: <spec name or path>`` starts from another spec (e.g. a shared fragment such as
+``paper/_base``, whose name starts with ``_`` because it is not a sweep by itself) and deep-merges this file
+over it, so that specs are overrides, not copies. Structural validation happens here; expanding the trials and checking each TrialConfig is
 ``orchestrator.plan``.
 """
 
@@ -151,7 +153,8 @@ class SweepSpec(_Strict):
 
 def shipped_spec_names() -> list[str]:
     """Names of the specs shipped in ``search_spaces/`` (``quickstart``, ``paper/table1_main``, ...)."""
-    return sorted(str(path.relative_to(SHIPPED_SPECS).with_suffix("")) for path in SHIPPED_SPECS.rglob("*.yaml"))
+    paths = [path for path in SHIPPED_SPECS.rglob("*.yaml") if not path.name.startswith("_")]
+    return sorted(str(path.relative_to(SHIPPED_SPECS).with_suffix("")) for path in paths)
 
 
 def resolve_spec_path(ref: str | Path) -> Path:
@@ -175,8 +178,30 @@ def load_spec(ref: str | Path, workdir: Path) -> SweepSpec:
         ConfigError: the file is missing, is not valid YAML, repeats a key, or breaks the schema.
     """
     path = resolve_spec_path(ref)
+    return parse_spec(_read_with_parents(path, seen=()), workdir, source=str(path))
+
+
+def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """The spec at ``path`` deep-merged over the chain of specs it ``extends``."""
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'extends' forms a cycle through {', '.join(map(str, seen))}; remove one link")
     raw = load_yaml(path.read_text(), source=str(path))
-    return parse_spec(raw, workdir, source=str(path))
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends must be a spec name or path, but got {parent!r}")
+    local = path.parent / f"{parent}.yaml"
+    parent_path = local if local.is_file() else resolve_spec_path(parent)
+    return _deep_merge(_read_with_parents(parent_path, (*seen, path.resolve())), raw)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        both_dicts = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _deep_merge(merged[key], value) if both_dicts else value
+    return merged
 
 
 def parse_spec(raw: dict[str, Any], workdir: Path, source: str = "spec") -> SweepSpec:
