@@ -86,7 +86,7 @@ def density_figure(trials: pd.DataFrame, title: str) -> Figure | None:
     for i, line_name in enumerate(lines):
         values = trials.loc[trials["line"] == line_name, DENSITY_METRICS] * 100.0
         errors = values.std(ddof=1).fillna(0)
-        axes.bar(positions + i * width, values.mean(), width, yerr=errors, label=line_name, capsize=3)
+        axes.bar(positions + i * width, values.mean(), width, yerr=errors, label=line_name, capsize=3, color=f"C{i}")
     axes.set_xticks(positions + width * (len(lines) - 1) / 2, ["high", "medium", "low"])
     axes.set_xlabel("density region (thirds of the k-NN distance ranking)")
     axes.set_ylabel("ACC (%)")
@@ -182,17 +182,20 @@ def with_lines(trials: pd.DataFrame, line_keys: list[str]) -> pd.DataFrame:
 
 
 def _arm_bands(axes: Axes, history: pd.DataFrame, trials: pd.DataFrame, metric: str) -> None:
-    """One labelled mean line and ± std band per ``line`` of ``metric`` over epochs, in display units."""
+    """One labelled mean line and ± std band per ``line`` of ``metric`` over epochs, in display units.
+
+    A line keeps its colour across figures (its position among the panel's lines), even where others are absent.
+    """
     line_of = trials.set_index("run_id")["line"]
     values = history.assign(line=history["run_id"].map(line_of)).dropna(subset=[metric])
-    for line_name in dict.fromkeys(trials["line"]):
+    for colour, line_name in enumerate(dict.fromkeys(trials["line"])):
         per_epoch = values[values["line"] == line_name].groupby("epoch")[metric]
         if per_epoch.ngroups == 0:
             continue
         mean = per_epoch.mean().map(lambda v: to_display(metric, v))
         std = per_epoch.std(ddof=1).fillna(0).map(lambda v: to_display(metric, v))
-        (line,) = axes.plot(mean.index, mean, label=line_name)
-        axes.fill_between(mean.index, mean - std, mean + std, alpha=BAND_ALPHA, color=line.get_color())
+        axes.plot(mean.index, mean, label=line_name, color=f"C{colour}")
+        axes.fill_between(mean.index, mean - std, mean + std, alpha=BAND_ALPHA, color=f"C{colour}")
     axes.set_xlabel("epoch")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
