@@ -6,6 +6,10 @@ Usage:
 
 Prints one Markdown row per representation: K-means (k-means++, 10 restarts, K = number of classes) ACC/NMI,
 mean ± std over three K-means seeds, on raw and on L2-normalised features.
+
+Measured 2026-11-23 on 2 shared CPU cores (1 torch thread), seed 0, ACC with L2-normalised features:
+digits (100 ep, 68 s): MoCo-v2 90.0 ± 0.0, raw pixels 79.8 ± 0.2, random-init 65.5 ± 0.4;
+COIL-20 at 32 px (50 ep, 241 s): MoCo-v2 75.2 ± 0.2, raw pixels 67.1 ± 2.7, random-init 59.7 ± 0.8.
 """
 
 from __future__ import annotations
