@@ -20,6 +20,8 @@ def start_ray(address: str | None) -> int:
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # each trial checkpoints every few epochs by design; Ray's warning about frequent state snapshots is noise here
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not ray.is_initialized():
         ray.init(
             address=address or "local",

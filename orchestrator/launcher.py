@@ -6,7 +6,7 @@ run, and trials already FINISHED in MLflow are left out of a re-run of the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from orchestrator.cluster import check_cluster_storage, start_ray
 from orchestrator.environment import check_local_gpus, check_paths
 from orchestrator.plan import PlannedTrial, plan_trials
 from orchestrator.spec import SweepSpec, load_spec, parse_spec
-from orchestrator.trainable import build_trainable, resolve_trial
+from orchestrator.trainable import build_trainable, resolve_trial, trial_dirname
 from orchestrator.yaml_io import dump_yaml, load_yaml
 from trainables.errors import ConfigError
 
@@ -60,7 +60,11 @@ class SweepOutcome:
 
 
 class TrackingCallback(tune.Callback):
-    """Driver-side Tune callback: a trial that Ray gives up on ends FAILED in MLflow even if its worker died."""
+    """Driver-side Tune callback: a trial's MLflow run ends even when its worker could not end it.
+
+    A trial that Ray gives up on (e.g. its worker was killed more than ``max_failures`` times) ends FAILED; a trial
+    a scheduler such as ASHA stopped early ends FINISHED at its last logged epoch.
+    """
 
     def __init__(self, context: tracking.SweepContext) -> None:
         self._context = context
@@ -69,6 +73,9 @@ class TrackingCallback(tune.Callback):
         planned = resolve_trial(trial.config)
         reason = f"Ray gave up on trial {planned.name} after its retries; see {trial.path or 'the Ray logs'}"
         tracking.fail_unfinished_trial(self._context, planned.key, reason)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        tracking.finish_stopped_trial(self._context, resolve_trial(trial.config).key)
 
 
 def prepare_sweep(ref: str | Path, workspace: Workspace, local: bool) -> tuple[SweepSpec, list[PlannedTrial]]:
@@ -96,6 +103,10 @@ def run_sweep(
 ) -> SweepOutcome:
     """Validate the spec, open the sweep in MLflow, prefill the feature cache and run the pending trials on Ray."""
     spec, trials = prepare_sweep(ref, workspace, local=address is None)
+    if prefill:  # before anything is written: an unreadable dataset or checkpoint stops here
+        from orchestrator.feature_cache import prefill_feature_cache
+
+        prefill_feature_cache(trials)
     context = tracking.open_sweep(
         workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(), dump_yaml(spec.model_dump(mode="json"))
     )
@@ -104,10 +115,6 @@ def run_sweep(
     if not pending:
         tracking.close_sweep(context, succeeded=True)
         return SweepOutcome(launched=0, skipped=len(trials), errored=0)
-    if prefill:
-        from orchestrator.feature_cache import prefill_feature_cache
-
-        prefill_feature_cache(pending)
     connect_ray(workspace, address)
     tuner = _grid_tuner(spec, pending, context, workspace, body)
     errored = _fit(tuner, context)
@@ -140,7 +147,9 @@ def resume_sweep(
     return SweepOutcome(launched=len(tuner.get_results()), skipped=0, errored=errored)
 
 
-def run_config(spec: SweepSpec, workspace: Workspace, context: tracking.SweepContext, searched_keys=()) -> Any:
+def run_config(
+    spec: SweepSpec, workspace: Workspace, context: tracking.SweepContext, searched_keys: Sequence[str] = ()
+) -> Any:
     """Ray's RunConfig: storage, retries from checkpoints, checkpoints kept, progress table, MLflow callback."""
     from orchestrator.progress import progress_table
 
@@ -155,16 +164,22 @@ def run_config(spec: SweepSpec, workspace: Workspace, context: tracking.SweepCon
     )
 
 
-def _grid_tuner(spec: SweepSpec, trials: list[PlannedTrial], context, workspace: Workspace, body) -> Any:
+def _grid_tuner(
+    spec: SweepSpec, trials: list[PlannedTrial], context: tracking.SweepContext, workspace: Workspace,
+    body: Callable[..., Any] | None,
+) -> Any:
     return tune.Tuner(
         build_trainable(context, spec.resources.cpu, spec.resources.gpu, body),
         param_space={"trial": tune.grid_search([trial.as_tune_config() for trial in trials])},
-        tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True),
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True, trial_dirname_creator=trial_dirname
+        ),
         run_config=run_config(spec, workspace, context),
     )
 
 
 def connect_ray(workspace: Workspace, address: str | None) -> None:
+    """Start or join Ray, then refuse local storage or local tracking on a multi-node cluster (ConfigError)."""
     nodes = start_ray(address)
     check_cluster_storage(nodes, workspace.storage, workspace.storage_is_shared, workspace.tracking_uri)
 

@@ -23,7 +23,7 @@ from orchestrator.environment import check_local_gpus, check_paths
 from orchestrator.launcher import Workspace, connect_ray, run_config
 from orchestrator.plan import PlannedTrial, plan_search, trial_key
 from orchestrator.spec import SearchParam, SearchSpec, SweepSpec, load_spec
-from orchestrator.trainable import TRIAL, build_trainable, search_trial_template
+from orchestrator.trainable import TRIAL, build_trainable, search_trial_template, trial_dirname
 from orchestrator.yaml_io import dump_yaml
 
 
@@ -70,6 +70,7 @@ def run_search(
             num_samples=search.num_samples * repeats,
             max_concurrent_trials=spec.resources.max_concurrent,
             reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
         ),
         run_config=run_config(spec, workspace, context, searched_keys=list(search.space)),
     )

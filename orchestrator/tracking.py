@@ -191,6 +191,12 @@ class TrialRun:
         self._client.set_terminated(self.run_id, "FINISHED")
         self.status = "FINISHED"
 
+    def end_stopped(self, epoch: int) -> None:
+        """End a run that was stopped early, FINISHED with ``stop_epoch`` = its last epoch (no artifacts)."""
+        self._log_metrics({"stop_epoch": epoch}, step=epoch)
+        self._client.set_terminated(self.run_id, "FINISHED")
+        self.status = "FINISHED"
+
     def fail(self, error: BaseException | str) -> None:
         """End the run FAILED with the error message as the ``dcsweep.error`` tag."""
         message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
@@ -250,3 +256,11 @@ def fail_unfinished_trial(context: SweepContext, key: str, reason: str) -> None:
     found = _find_run(client, context.experiment_id, {ROLE: "trial", SWEEP_ID: context.sweep_id, TRIAL_KEY: key})
     if found is not None and found.info.status == "RUNNING":
         TrialRun(client, found.info.run_id, "RUNNING").fail(reason)
+
+
+def finish_stopped_trial(context: SweepContext, key: str) -> None:
+    """End a trial's run FINISHED if it is still RUNNING after Ray completed it (a scheduler stopped it early)."""
+    client = MlflowClient(context.tracking_uri)
+    found = _find_run(client, context.experiment_id, {ROLE: "trial", SWEEP_ID: context.sweep_id, TRIAL_KEY: key})
+    if found is not None and found.info.status == "RUNNING":
+        TrialRun(client, found.info.run_id, "RUNNING").end_stopped(int(found.data.metrics.get("epoch", 0)))

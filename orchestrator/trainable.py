@@ -95,6 +95,11 @@ def build_trainable(context: SweepContext, cpu: float, gpu: float, body: Body | 
     return tune.with_resources(bound, {"cpu": cpu, "gpu": gpu})
 
 
+def trial_dirname(trial: Any) -> str:
+    """Ray's folder of a trial: its id and readable name (``0a1b2_00003-cdc_ours_seed3``), not its whole config."""
+    return f"{trial.trial_id}-{resolve_trial(trial.config).name.replace('/', '_')}"[:120]
+
+
 def search_trial_template(arm: str, config: dict[str, Any], seeds: Sequence[int]) -> dict[str, Any]:
     """The fixed part of every search trial's Ray config (the searched keys are added by Optuna)."""
     return {"arm": arm, "config": config, SEEDS: list(seeds)}

@@ -207,7 +207,9 @@ def test_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path: Pa
     workdir = tmp_path / "work"
     script = tmp_path / "driver.py"
     script.write_text(DRIVER.format(here=str(HERE), spec=str(spec), workdir=str(workdir)))
-    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+    # a fresh driver: none of the RAY_* settings this process's own Ray instance exported (e.g. its auth mode)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
+    env["TUNE_GLOBAL_CHECKPOINT_S"] = "1"
     driver = subprocess.Popen([sys.executable, str(script)], env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finished_before: dict[str, float] = {}

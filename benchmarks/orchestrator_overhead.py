@@ -1,0 +1,95 @@
+"""Orchestrator overhead: N identical short trials through ``dcsweep run`` against the same trials in-process.
+
+Three timings on the same trials (SCAN on 300 digits, the seed being the only difference):
+- in-process: ``trainables.run_trial`` one after the other, torch limited to 1 thread like a 1-CPU Ray trial;
+- ``dcsweep run`` with ``max_concurrent: 1`` (wall time of the CLI: Ray start, MLflow, scheduling, workers);
+- ``dcsweep run`` with ``max_concurrent: 2`` (two trials share the machine's cores).
+The feature cache is filled before the in-process timing, and the driver fills it before each sweep.
+
+Per-trial overhead = (sweep wall time with 1 concurrent - in-process total) / N.
+Throughput ratio = in-process total / sweep wall time with 2 concurrent (> 1: the sweep finishes sooner).
+
+Usage: python benchmarks/orchestrator_overhead.py --trials 6 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+
+SPEC = """\
+name: overhead{concurrent}
+base:
+  dataset: {{name: arrays, root: "{root}"}}
+  encoder: {{arch: small_cnn}}
+  method: {{name: scan}}
+  train: {{epochs: {epochs}, batch_size: 100, device: cpu}}
+  cache_dir: "{cache}"
+seeds: {seeds}
+resources: {{cpu: 1, max_concurrent: {concurrent}, max_failures: 0}}
+"""
+
+
+def write_data(folder: Path) -> Path:
+    """300 digits of classes 0-2 as an arrays-format .npz."""
+    digits = load_digits()
+    keep = np.isin(digits.target, [0, 1, 2])
+    path = folder / "digits3.npz"
+    np.savez(path, x=np.rint(digits.images[keep][:300] * (255 / 16)).astype(np.uint8), y=digits.target[keep][:300])
+    return path
+
+
+def in_process(root: Path, cache: Path, trials: int, epochs: int) -> float:
+    """Seconds to run the trials one after the other in this process."""
+    from trainables import run_trial
+
+    torch.set_num_threads(1)
+    config = {"dataset.name": "arrays", "dataset.root": str(root), "encoder.arch": "small_cnn", "method.name": "scan",
+              "train.epochs": epochs, "train.batch_size": 100, "train.device": "cpu", "cache_dir": str(cache)}
+    run_trial({**config, "train.seed": 0, "train.epochs": 1})  # fills the feature cache and warms imports
+    start = time.perf_counter()
+    for seed in range(trials):
+        run_trial({**config, "train.seed": seed})
+    return time.perf_counter() - start
+
+
+def through_dcsweep(folder: Path, root: Path, cache: Path, trials: int, epochs: int, concurrent: int) -> float:
+    """Wall seconds of ``dcsweep run`` over the trials, in a fresh workdir."""
+    spec = folder / f"overhead{concurrent}.yaml"
+    spec.write_text(SPEC.format(concurrent=concurrent, root=root, epochs=epochs, cache=cache, seeds=list(range(trials))))
+    dcsweep = Path(sys.executable).with_name("dcsweep")
+    start = time.perf_counter()
+    subprocess.run([str(dcsweep), "run", str(spec), "--workdir", str(folder / f"work{concurrent}")], check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dcsweep-overhead-") as scratch:
+        folder = Path(scratch)
+        root, cache = write_data(folder), folder / "cache"
+        sequential = in_process(root, cache, args.trials, args.epochs)
+        serial = through_dcsweep(folder, root, cache, args.trials, args.epochs, concurrent=1)
+        parallel = through_dcsweep(folder, root, cache, args.trials, args.epochs, concurrent=2)
+    print(f"{args.trials} trials x {args.epochs} epochs")
+    print(f"in-process, sequential:        {sequential:8.1f} s  ({sequential / args.trials:.1f} s/trial)")
+    print(f"dcsweep run, 1 concurrent:     {serial:8.1f} s  ({serial / args.trials:.1f} s/trial)")
+    print(f"dcsweep run, 2 concurrent:     {parallel:8.1f} s")
+    print(f"per-trial overhead:            {(serial - sequential) / args.trials:8.1f} s")
+    print(f"throughput ratio (2 conc./in-process): {sequential / parallel:.2f}")
+
+
+if __name__ == "__main__":
+    main()
