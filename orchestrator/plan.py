@@ -15,12 +15,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from orchestrator.spec import SearchSpec, SweepSpec
-from trainables.config import Section, TrialConfig, flatten, parse_trial_config
+from trainables.config import MethodConfig, Section, TrialConfig, flatten, parse_trial_config
 from trainables.errors import ConfigError
 
 FREE_DICT_KEYS = ("dataset.options", "method.params")
 SEED_KEY = "train.seed"
 CACHE_KEY = "cache_dir"
+DEFAULT_METHOD = MethodConfig.model_fields["name"].default
 NUMERIC = (int, float)
 
 
@@ -58,7 +59,7 @@ def plan_trials(spec: SweepSpec, workdir: Path) -> list[PlannedTrial]:
             labels = [label for label, _ in combo if label]
             for seed in spec.seeds:
                 config = {**base, **grid_flat, **arm_flat, SEED_KEY: seed}
-                name = "/".join([str(config.get("method.name", "scan")), arm, *labels, f"seed{seed}"])
+                name = "/".join([str(config.get("method.name", DEFAULT_METHOD)), arm, *labels, f"seed{seed}"])
                 validate_trial_config(config, context=f"trial {name}")
                 trials.append(PlannedTrial(name=name, arm=arm, seed=seed, key=trial_key(config), config=config))
     return trials

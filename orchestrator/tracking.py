@@ -39,11 +39,12 @@ PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 MAX_TAG_CHARS = 5000
 BATCH = 100
+SQLITE_PREFIX = "sqlite:///"
 
 
 def default_tracking_uri(workdir: Path) -> str:
     """The embedded backend: ``sqlite:///<workdir>/mlflow.db``."""
-    return f"sqlite:///{workdir.resolve() / 'mlflow.db'}"
+    return f"{SQLITE_PREFIX}{workdir.resolve() / 'mlflow.db'}"
 
 
 def experiment_name(sweep_id: str) -> str:
@@ -85,7 +86,9 @@ def open_sweep(tracking_uri: str, artifact_root: Path, sweep_id: str, spec_hash:
 
 
 def find_sweep(tracking_uri: str, sweep_id: str) -> SweepContext | None:
-    """The context of an existing sweep, or None when MLflow has no parent run for it."""
+    """The context of an existing sweep, or None when MLflow has no parent run for it (no database is created)."""
+    if tracking_uri.startswith(SQLITE_PREFIX) and not Path(tracking_uri.removeprefix(SQLITE_PREFIX)).is_file():
+        return None
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(experiment_name(sweep_id))
     if experiment is None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from ray import tune
 
-from orchestrator.plan import SEED_KEY, PlannedTrial, trial_key
+from orchestrator.plan import DEFAULT_METHOD, SEED_KEY, PlannedTrial, trial_key
 from orchestrator.tracking import SweepContext, TrialRun
 from trainables.config import flatten, parse_trial_config
 
@@ -35,7 +35,7 @@ def resolve_trial(config: dict[str, Any]) -> PlannedTrial:
     seed = seeds[int(config.get(REPEAT_INDEX, 0)) % len(seeds)]
     flat = {**planned["config"], **sampled, SEED_KEY: seed}
     digest = hashlib.sha1(json.dumps(sampled, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    name = f"{flat.get('method.name', 'scan')}/{planned['arm']}/search-{digest}/seed{seed}"
+    name = f"{flat.get('method.name', DEFAULT_METHOD)}/{planned['arm']}/search-{digest}/seed{seed}"
     return PlannedTrial(name=name, arm=planned["arm"], seed=seed, key=trial_key(flat), config=flat)
 
 
