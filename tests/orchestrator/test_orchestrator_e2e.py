@@ -281,3 +281,22 @@ def test_search_run_twice_grows_the_same_study(tmp_path: Path) -> None:
     assert len(parents) == 1 and len(children) == 4
     sampled = {(run.data.params["selection.epsilon"], run.data.params["init.alpha"]) for run in children}
     assert len(sampled) == 4
+
+
+def test_search_with_seeds_repeats_each_point_once_per_seed(tmp_path: Path) -> None:
+    import optuna
+
+    spec = tmp_path / "rep.yaml"
+    spec.write_text(
+        SEARCH_SPEC.replace("name: opt", "name: rep").replace("seeds: [0]", "seeds: [0, 1]")
+        .replace("  metrics: [acc, train_time_s]\n  modes: [max, min]\n", "  metrics: [loss]\n  modes: [min]\n  label_free: true\n")
+        .replace("num_samples: 2", "num_samples: 1")
+    )
+    workspace = Workspace.create(tmp_path / "work")
+    outcome = run_search(spec, workspace, body=fake_trial_body.fake_body)
+    study = optuna.load_study(study_name="rep", storage=f"sqlite:///{workspace.workdir / 'optuna.db'}")
+    assert outcome.study_trials == len(study.trials) == 1  # the Repeater tells Optuna the mean over seeds once
+    assert study.trials[0].value == pytest.approx(0.5)  # the fake's final loss 1 / epochs, averaged over 2 seeds
+    _, _, children = _runs(workspace.workdir, "rep")
+    assert sorted(run.data.params["seed"] for run in children) == ["0", "1"]
+    assert len({(run.data.params["selection.epsilon"], run.data.params["init.alpha"]) for run in children}) == 1
