@@ -32,7 +32,7 @@ from trainables.config import TrialConfig
 from trainables.methods import METHODS
 from trainables.methods.base import Batch, ClusteringMethod, MethodParams, StepOutput
 from trainables.methods.contrastive import cluster_contrastive_loss, nt_xent
-from trainables.methods.heads import l2_normalise_rows, mlp_head, set_linear_rows
+from trainables.methods.heads import l2_normalise_rows, mlp_head, set_linear_rows, standardise_rows
 from trainables.plugins.base import HeadInitializer
 
 
@@ -74,14 +74,16 @@ class CC(ClusteringMethod):
         """Initialise the Linear that outputs K clusters from [N, D] pre-trained features (method.md step 6).
 
         The features go through the cluster head's earlier layers (batch statistics of all N features for any
-        BatchNorm, without touching its running statistics); ``initializer`` gives K centres in that layer's
-        input space. Their rows are L2-normalised and rescaled to the mean row norm of the layer's own random
-        initialisation, and the bias is set to 0. ``None`` from the initializer keeps the random init.
-        Call it on the freshly built head.
+        BatchNorm, without touching its running statistics); each row is then standardised and L2-normalised,
+        as CDC's prototype initialisation does, so that DACHI's alpha acts on distances of order 1 whatever the
+        layer's scale; ``initializer`` gives K centres of these rows. The centres are L2-normalised, rescaled to
+        the mean row norm of the layer's own random initialisation, and the bias is set to 0. ``None`` from the
+        initializer keeps the random init. Call it on the freshly built head.
         """
         last = self.cluster_head[-1]
         hidden = _forward_batch_statistics(self.cluster_head[:-1], features, last.weight.device)
-        centres = initializer.centres(hidden, self.num_clusters, self.config.train.seed)
+        rows = l2_normalise_rows(standardise_rows(torch.from_numpy(hidden))).numpy()
+        centres = initializer.centres(rows, self.num_clusters, self.config.train.seed)
         if centres is None:
             return
         scale = last.weight.norm(dim=1).mean()
@@ -123,6 +125,7 @@ class CC(ClusteringMethod):
         return self.cluster_head(self.encoder(batch.views["val"])).softmax(dim=1)
 
 
+@torch.no_grad()
 def _forward_batch_statistics(layers: nn.Sequential, features: np.ndarray, device: torch.device) -> np.ndarray:
     """[N, D] features through a copy of ``layers`` in train mode (BatchNorm uses the N-sample statistics).
 
