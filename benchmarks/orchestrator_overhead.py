@@ -2,14 +2,17 @@
 
 Three timings on the same trials (SCAN on 300 digits, the seed being the only difference):
 - in-process: ``trainables.run_trial`` one after the other, torch limited to 1 thread like a 1-CPU Ray trial;
-- ``dcsweep run`` with ``max_concurrent: 1`` (wall time of the CLI: Ray start, MLflow, scheduling, workers);
-- ``dcsweep run`` with ``max_concurrent: 2`` (two trials share the machine's cores).
+- ``dcsweep run`` with ``max_concurrent: 1`` over N/2 and over N trials (wall time of the CLI: imports, Ray start,
+  MLflow, scheduling, workers);
+- ``dcsweep run`` with ``max_concurrent: 2`` over N trials (two trials share the machine's cores).
 The feature cache is filled before the in-process timing, and the driver fills it before each sweep.
 
-Per-trial overhead = (sweep wall time with 1 concurrent - in-process total) / N.
+Per-trial overhead (all costs spread over N) = (sweep wall time with 1 concurrent - in-process total) / N.
+Marginal per-trial overhead = slope of the 1-concurrent wall time in N, minus one in-process trial; the fixed
+start-up cost (CLI imports, Ray start, first worker) is the rest.
 Throughput ratio = in-process total / sweep wall time with 2 concurrent (> 1: the sweep finishes sooner).
 
-Usage: python benchmarks/orchestrator_overhead.py --trials 6 --epochs 2
+Usage: python benchmarks/orchestrator_overhead.py --trials 8 --epochs 20
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 from sklearn.datasets import load_digits
 
 SPEC = """\
-name: overhead{concurrent}
+name: overhead{concurrent}x{count}
 base:
   dataset: {{name: arrays, root: "{root}"}}
   encoder: {{arch: small_cnn}}
@@ -63,31 +66,38 @@ def in_process(root: Path, cache: Path, trials: int, epochs: int) -> float:
 
 def through_dcsweep(folder: Path, root: Path, cache: Path, trials: int, epochs: int, concurrent: int) -> float:
     """Wall seconds of ``dcsweep run`` over the trials, in a fresh workdir."""
-    spec = folder / f"overhead{concurrent}.yaml"
-    spec.write_text(SPEC.format(concurrent=concurrent, root=root, epochs=epochs, cache=cache, seeds=list(range(trials))))
+    spec = folder / f"overhead{concurrent}x{trials}.yaml"
+    spec.write_text(SPEC.format(
+        concurrent=concurrent, count=trials, root=root, epochs=epochs, cache=cache, seeds=list(range(trials))
+    ))
     dcsweep = Path(sys.executable).with_name("dcsweep")
     start = time.perf_counter()
-    subprocess.run([str(dcsweep), "run", str(spec), "--workdir", str(folder / f"work{concurrent}")], check=True,
+    subprocess.run([str(dcsweep), "run", str(spec), "--workdir", str(folder / f"work{concurrent}x{trials}")], check=True,
                    stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=6)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dcsweep-overhead-") as scratch:
         folder = Path(scratch)
         root, cache = write_data(folder), folder / "cache"
         sequential = in_process(root, cache, args.trials, args.epochs)
+        half = through_dcsweep(folder, root, cache, args.trials // 2, args.epochs, concurrent=1)
         serial = through_dcsweep(folder, root, cache, args.trials, args.epochs, concurrent=1)
         parallel = through_dcsweep(folder, root, cache, args.trials, args.epochs, concurrent=2)
     print(f"{args.trials} trials x {args.epochs} epochs")
     print(f"in-process, sequential:        {sequential:8.1f} s  ({sequential / args.trials:.1f} s/trial)")
+    slope = (serial - half) / (args.trials - args.trials // 2)
+    print(f"dcsweep run, 1 concurrent, N/2: {half:7.1f} s")
     print(f"dcsweep run, 1 concurrent:     {serial:8.1f} s  ({serial / args.trials:.1f} s/trial)")
     print(f"dcsweep run, 2 concurrent:     {parallel:8.1f} s")
-    print(f"per-trial overhead:            {(serial - sequential) / args.trials:8.1f} s")
+    print(f"per-trial overhead (all):      {(serial - sequential) / args.trials:8.1f} s")
+    print(f"marginal per-trial overhead:   {slope - sequential / args.trials:8.1f} s")
+    print(f"fixed start-up cost:           {serial - slope * args.trials:8.1f} s")
     print(f"throughput ratio (2 conc./in-process): {sequential / parallel:.2f}")
 
 
