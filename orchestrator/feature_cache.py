@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from orchestrator.plan import PlannedTrial
 from trainables.config import parse_trial_config
@@ -18,24 +17,15 @@ def prefill_feature_cache(trials: Iterable[PlannedTrial]) -> int:
     Raises:
         DataError, CheckpointError: the dataset or the encoder checkpoint cannot be read.
     """
-    from trainables.data.base import build_dataset
-    from trainables.device import resolve_device, seed_everything
-    from trainables.features import extract_features
-    from trainables.models.encoders import build_encoder
-    from trainables.trial import encoder_key
+    from trainables.models.encoders import encoder_cache_key
+    from trainables.trial import pretrained_features
 
     prepared: set[tuple[str, str, str]] = set()
     for trial in trials:
         config = parse_trial_config(trial.config)
-        identity = (config.dataset.model_dump_json(), encoder_key(config), str(config.cache_dir))
-        if identity in prepared:
-            continue
-        seed_everything(config.train.seed)  # as trainables.trial.assemble: a random-init encoder is seeded
-        dataset = build_dataset(config.dataset, views=("val",))
-        encoder = build_encoder(config.encoder, dataset)
-        extract_features(
-            encoder, dataset, Path(config.cache_dir).expanduser(), encoder_key(config),
-            resolve_device(config.train.device), batch_size=config.train.score_batch_size,
-        )
-        prepared.add(identity)
+        weights = encoder_cache_key(config.encoder, config.train.seed)
+        identity = (config.dataset.model_dump_json(), weights, str(config.cache_dir))
+        if identity not in prepared:
+            pretrained_features(config)
+            prepared.add(identity)
     return len(prepared)

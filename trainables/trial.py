@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from trainables.config import TrialConfig, parse_trial_config
-from trainables.data.base import build_dataset
+from trainables.data.base import ClusteringDataset, build_dataset
 from trainables.density import density_regions
 from trainables.device import resolve_device, seed_everything
 from trainables.engine import TrialCallback, TrialParts, TrialResult, load_resume_state, run_epochs
@@ -25,12 +25,11 @@ from trainables.features import extract_features
 from trainables.methods import METHODS
 from trainables.methods.base import dataset_view_source
 from trainables.metrics import REGIONS
-from trainables.models.checkpoints import file_hash
-from trainables.models.encoders import build_encoder
+from trainables.models.encoders import build_encoder, encoder_cache_key
 from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
 from trainables.plugins.early_stop import PruningEarlyStop
 
-__all__ = ["TrialCallback", "TrialResult", "assemble", "encoder_key", "run_trial"]
+__all__ = ["TrialCallback", "TrialResult", "assemble", "pretrained_features", "run_trial"]
 
 DENSITY_K = 10
 
@@ -61,13 +60,7 @@ def assemble(config: TrialConfig) -> TrialParts:
     """Build dataset, encoder, cached features, density regions, method (prepared, head initialised),
     optimiser, selector and early stop, in a seeded order so that two calls give identical parts."""
     device = resolve_device(config.train.device)
-    seed_everything(config.train.seed)
-    dataset = build_dataset(config.dataset, views=("val",))
-    encoder = build_encoder(config.encoder, dataset)
-    features = extract_features(
-        encoder, dataset, Path(config.cache_dir).expanduser(), encoder_key(config), device,
-        batch_size=config.train.score_batch_size,
-    )
+    dataset, encoder, features = pretrained_features(config)
     regions = np.asarray(REGIONS)[density_regions(features, k=DENSITY_K)]
     method = METHODS.get(config.method.name).build(config, encoder, dataset.num_classes, encoder.feature_dim)
     method.to(device)
@@ -96,8 +89,16 @@ def assemble(config: TrialConfig) -> TrialParts:
     )
 
 
-def encoder_key(config: TrialConfig) -> str:
-    """Identifies the pre-trained encoder for the feature cache: arch, stem and checkpoint hash (or init seed)."""
-    encoder = config.encoder
-    weights = file_hash(encoder.checkpoint) if encoder.checkpoint else f"random-init-seed-{config.train.seed}"
-    return f"{encoder.arch}:{encoder.stem}:{encoder.stem_padding}:{weights}"
+def pretrained_features(config: TrialConfig) -> tuple[ClusteringDataset, torch.nn.Module, np.ndarray]:
+    """The dataset (val view), the seeded encoder with its checkpoint, and its cached [N, D] features.
+
+    Features are read from (or written once to) the content-addressed cache in ``config.cache_dir``.
+    """
+    seed_everything(config.train.seed)  # a random-init encoder depends on the seed
+    dataset = build_dataset(config.dataset, views=("val",))
+    encoder = build_encoder(config.encoder, dataset)
+    features = extract_features(
+        encoder, dataset, Path(config.cache_dir).expanduser(), encoder_cache_key(config.encoder, config.train.seed),
+        resolve_device(config.train.device), batch_size=config.train.score_batch_size,
+    )
+    return dataset, encoder, features
