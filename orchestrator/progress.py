@@ -17,4 +17,5 @@ def progress_table(searched_keys: Sequence[str] = (), every_s: float = 15.0) -> 
         parameter_columns=parameters,
         max_report_frequency=every_s,
         sort_by_metric=False,
+        max_column_length=40,  # trial names such as cdc/+DACHI/coil20/seed2 stay whole
     )
