@@ -59,14 +59,14 @@ class InitConfig(Section):
     @classmethod
     def _alpha_finite(cls, value: float) -> float:
         if not math.isfinite(value):
-            raise ValueError(f"init.alpha must be a finite number, but got {value}")
+            raise ValueError("must be a finite number")
         return value
 
     @field_validator("k")
     @classmethod
     def _k_positive(cls, value: int) -> int:
         if value < 1:
-            raise ValueError(f"init.k must be >= 1, but got {value}")
+            raise ValueError("must be >= 1")
         return value
 
 
@@ -82,14 +82,14 @@ class SelectionConfig(Section):
     @classmethod
     def _epsilon_non_negative(cls, value: float) -> float:
         if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"selection.epsilon must be a finite number >= 0, but got {value}")
+            raise ValueError("must be a finite number >= 0")
         return value
 
     @field_validator("ratio")
     @classmethod
     def _ratio_in_unit_interval(cls, value: float) -> float:
         if not 0 <= value < 1:
-            raise ValueError(f"selection.ratio must lie in [0, 1), but got {value}")
+            raise ValueError("must lie in [0, 1)")
         return value
 
 
@@ -135,14 +135,16 @@ class TrialConfig(Section):
         from trainables.models import ENCODERS
         from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
 
-        for registry, name in [
-            (DATASETS, self.dataset.name),
-            (ENCODERS, self.encoder.arch),
-            (METHODS, self.method.name),
-            (INIT_STRATEGIES, self.init.strategy),
-            (SELECTION_STRATEGIES, self.selection.strategy),
+        for key, registry, name in [
+            ("dataset.name", DATASETS, self.dataset.name),
+            ("encoder.arch", ENCODERS, self.encoder.arch),
+            ("method.name", METHODS, self.method.name),
+            ("init.strategy", INIT_STRATEGIES, self.init.strategy),
+            ("selection.strategy", SELECTION_STRATEGIES, self.selection.strategy),
         ]:
-            registry.get(name)
+            if name not in registry:
+                raise ValueError(f"{key}: unknown {registry.kind} {name!r}; "
+                                 f"choose one of: {', '.join(registry.names())}")
         METHODS.get(self.method.name).resolve_params(self)  # method.params checked here, before any run
         return self
 
@@ -159,8 +161,10 @@ def parse_trial_config(data: dict[str, Any]) -> TrialConfig:
 def describe_validation_error(error: ValidationError) -> str:
     """One line naming the first bad key, the value given and what is allowed."""
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "config"
+    key = ".".join(str(part) for part in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
+    if not key:  # a whole-config check: its message names the key itself
+        return message
     if first["type"] == "extra_forbidden":
         return f"unknown key {key!r}; remove it or check its spelling"
     return f"{key}: {message} (got {first.get('input')!r})"
