@@ -52,11 +52,12 @@ class Workspace:
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """How a launch ended: trials run now, trials skipped as already finished, trials that errored."""
+    """How a launch ended: trials run now, skipped as already finished, errored, and left unfinished (interrupted)."""
 
     launched: int
     skipped: int
     errored: int
+    unfinished: int = 0
 
 
 class TrackingCallback(tune.Callback):
@@ -113,12 +114,12 @@ def run_sweep(
     finished = tracking.finished_trial_keys(context)
     pending = [trial for trial in trials if trial.key not in finished]
     if not pending:
-        tracking.close_sweep(context, succeeded=True)
+        tracking.close_sweep(context, status="FINISHED")
         return SweepOutcome(launched=0, skipped=len(trials), errored=0)
     connect_ray(workspace, address)
     tuner = _grid_tuner(spec, pending, context, workspace, body)
-    errored = _fit(tuner, context)
-    return SweepOutcome(launched=len(pending), skipped=len(trials) - len(pending), errored=errored)
+    errored, unfinished = _fit(tuner, context)
+    return SweepOutcome(len(pending), len(trials) - len(pending), errored, unfinished)
 
 
 def resume_sweep(
@@ -143,8 +144,8 @@ def resume_sweep(
     connect_ray(workspace, address)
     trainable = build_trainable(context, spec.resources.cpu, spec.resources.gpu, body)
     tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
-    errored = _fit(tuner, context)
-    return SweepOutcome(launched=len(tuner.get_results()), skipped=0, errored=errored)
+    errored, unfinished = _fit(tuner, context)
+    return SweepOutcome(len(tuner.get_results()), 0, errored, unfinished)
 
 
 def run_config(
@@ -184,8 +185,10 @@ def connect_ray(workspace: Workspace, address: str | None) -> None:
     check_cluster_storage(nodes, workspace.storage, workspace.storage_is_shared, workspace.tracking_uri)
 
 
-def _fit(tuner: Any, context: tracking.SweepContext) -> int:
+def _fit(tuner: Any, context: tracking.SweepContext) -> tuple[int, int]:
+    """Run the Tuner; returns (errored, unfinished) trial counts. An interrupted sweep's parent run ends KILLED."""
     results = tuner.fit()
-    errored = len(results.errors)
-    tracking.close_sweep(context, succeeded=errored == 0)
-    return errored
+    errored = results.num_errors
+    unfinished = len(results) - results.num_terminated - errored
+    tracking.close_sweep(context, status="KILLED" if unfinished else "FAILED" if errored else "FINISHED")
+    return errored, unfinished

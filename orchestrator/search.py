@@ -75,7 +75,7 @@ def run_search(
         run_config=run_config(spec, workspace, context, searched_keys=list(search.space)),
     )
     results = tuner.fit()
-    tracking.close_sweep(context, succeeded=not results.errors)
+    tracking.close_sweep(context, status="FAILED" if results.errors else "FINISHED")
     return summarize_study(study_storage(workspace), spec.name)
 
 

@@ -106,9 +106,9 @@ def read_sweep_spec(context: SweepContext) -> str:
         return Path(path).read_text()
 
 
-def close_sweep(context: SweepContext, succeeded: bool) -> None:
-    """End the parent run FINISHED or FAILED."""
-    MlflowClient(context.tracking_uri).set_terminated(context.parent_run_id, "FINISHED" if succeeded else "FAILED")
+def close_sweep(context: SweepContext, status: str) -> None:
+    """End the parent run with ``status``: FINISHED, FAILED, or KILLED when interrupted (a resume reopens it)."""
+    MlflowClient(context.tracking_uri).set_terminated(context.parent_run_id, status)
 
 
 def trial_runs(context: SweepContext) -> list[dict[str, Any]]:

@@ -20,5 +20,7 @@ def resume(
     """Restore SWEEP's Tuner: unfinished trials continue from their checkpoints, finished ones are kept."""
     outcome = resume_sweep(sweep, Workspace.create(workdir, storage, tracking_uri), address=address)
     typer.echo(f"sweep {sweep}: {outcome.launched} trials in the experiment, {outcome.errored} errored")
-    if outcome.errored:
+    if outcome.unfinished:
+        typer.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with `dcsweep resume <sweep name>`")
+    if outcome.errored or outcome.unfinished:
         raise typer.Exit(1)

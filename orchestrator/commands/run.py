@@ -20,5 +20,7 @@ def run(
     """Run every trial of SPEC (grid x arms x seeds); trials already finished in this workdir are skipped."""
     outcome = run_sweep(spec, Workspace.create(workdir, storage, tracking_uri), address=address)
     typer.echo(f"launched {outcome.launched} trials, skipped {outcome.skipped} finished, {outcome.errored} errored")
-    if outcome.errored:
+    if outcome.unfinished:
+        typer.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with `dcsweep resume <sweep name>`")
+    if outcome.errored or outcome.unfinished:
         raise typer.Exit(1)
