@@ -8,6 +8,8 @@ Where each per-sample output comes from (method.md, DSS):
   ``method.score_step`` in batches of ``train.score_batch_size`` (again completed by ``predict`` on the weak and
   strong views if the step gives no distributions).
 Both passes run only when ``selector.needs_scores``. Evaluation is a separate eval-mode pass over the 'val' view.
+``pruned_frac`` and ``pruned_acc`` describe the samples left out of *this* epoch's training (so they are 0 and NaN
+in epochs 1-3 under DSS); the selector's update at the end of the epoch decides the next epoch's exclusions.
 
 Randomness: at the start of epoch t every generator (Python, NumPy, torch, the selector's order generator and
 the DataLoader's) is seeded from (seed, t), so an epoch's result depends only on the state after epoch t-1;
@@ -176,6 +178,7 @@ class EpochEngine:
         """
         parts = self.parts
         rng, loader_generator = seed_epoch(self.train.seed, epoch)
+        excluded = parts.selector.excluded.copy()  # this epoch's exclusions, before the update below
         order = parts.selector.retained(epoch, rng)
         outputs = _SampleOutputs(self.num_samples, parts.device)
 
@@ -204,8 +207,8 @@ class EpochEngine:
         values: dict[str, float] = {
             "epoch": epoch,
             **{key: float(metrics.get(key, math.nan)) for key in EVAL_KEYS},
-            "pruned_frac": float(summary.get("pruned_frac", parts.selector.excluded.mean())),
-            "pruned_acc": self._pruned_accuracy(parts.selector.excluded),
+            "pruned_frac": float(excluded.mean()),
+            "pruned_acc": self._pruned_accuracy(excluded),
             "mean_abs_d2s": float(summary.get("mean_abs_d2s", math.nan)),
             "loss": loss,
             "train_time_s": train_time,

@@ -114,19 +114,21 @@ def test_metrics_row_has_exactly_the_design_keys_and_consistent_values(fakes):
 
 
 def test_pruned_acc_uses_the_global_hungarian_mapping_of_pseudo_labels(fakes):
-    config = fakes.make_config(epochs=2)
-    parts = fakes.make_parts(config)
+    config = fakes.make_config(epochs=3)
+    parts = fakes.make_parts(config)  # excludes from epoch 2's update on, so samples are left out of epoch 3
     result = run_epochs(parts, config)
-    _, scores = parts.selector.received[-1]
-    pseudo, targets, excluded = scores.pseudo_label, parts.targets, parts.selector.excluded
+    (_, before_last), (_, last) = parts.selector.received[-2:]
+    excluded = before_last.consistency < np.median(before_last.consistency)  # in force during epoch 3
+    pseudo, targets = last.pseudo_label, parts.targets
     contingency = np.zeros((3, 3))
     np.add.at(contingency, (pseudo, targets), 1)
     rows, cols = linear_sum_assignment(-contingency)
     mapping = dict(zip(rows, cols))
     expected = np.mean([mapping.get(p, -1) == t for p, t in zip(pseudo[excluded], targets[excluded])])
     assert excluded.any()
+    assert result.curve[-1]["pruned_frac"] == pytest.approx(excluded.mean())
     assert result.curve[-1]["pruned_acc"] == pytest.approx(expected)
-    assert math.isnan(result.curve[0]["pruned_acc"])  # nothing excluded after epoch 1
+    assert all(math.isnan(row["pruned_acc"]) and row["pruned_frac"] == 0 for row in result.curve[:2])
 
 
 def test_evaluates_every_eval_every_epochs_and_always_on_the_last(fakes):
