@@ -122,11 +122,22 @@ def _processes() -> dict[int, tuple[int, str]]:
     return table
 
 
+def _descends_from(pid: int, ancestor: int, table: dict[int, tuple[int, str]]) -> bool:
+    while pid in table and pid != ancestor:
+        pid = table[pid][0]
+    return pid == ancestor
+
+
 def _training_workers() -> list[int]:
-    """Ray worker processes that are running a trial (their title is ``ray::<trainable>.train``)."""
+    """This test's Ray worker processes that are running a trial (titled ``ray::<trainable>.train``).
+
+    Only descendants of this process count, so another Ray on the same machine is left alone.
+    """
+    table = _processes()
     return [
-        pid for pid, (_, command) in _processes().items()
+        pid for pid, (_, command) in table.items()
         if command.startswith("ray::") and ".train" in command and "IDLE" not in command
+        and _descends_from(pid, os.getpid(), table)
     ]
 
 
