@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from orchestrator.launcher import SweepOutcome
 
 WorkdirOption = Annotated[
     Path,
@@ -28,3 +31,11 @@ TrackingOption = Annotated[
 ]
 SpecArgument = Annotated[str, typer.Argument(help="A spec path or a shipped spec name such as quickstart or paper/table3_ablation.")]
 DEFAULT_WORKDIR = Path("runs")
+
+
+def exit_on_unfinished_work(outcome: SweepOutcome) -> None:
+    """After a launch: name the unfinished trials and how to resume; exit 1 if any trial errored or is unfinished."""
+    if outcome.unfinished:
+        typer.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with `dcsweep resume <sweep>`")
+    if outcome.errored or outcome.unfinished:
+        raise typer.Exit(1)

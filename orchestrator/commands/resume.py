@@ -6,7 +6,9 @@ import typer
 
 from orchestrator.cli_app import app
 from orchestrator.launcher import Workspace, resume_sweep
-from orchestrator.options import DEFAULT_WORKDIR, AddressOption, StorageOption, TrackingOption, WorkdirOption
+from orchestrator.options import (
+    DEFAULT_WORKDIR, exit_on_unfinished_work, AddressOption, StorageOption, TrackingOption, WorkdirOption,
+)
 
 
 @app.command("resume")
@@ -20,7 +22,4 @@ def resume(
     """Restore SWEEP's Tuner: unfinished trials continue from their checkpoints, finished ones are kept."""
     outcome = resume_sweep(sweep, Workspace.create(workdir, storage, tracking_uri), address=address)
     typer.echo(f"sweep {sweep}: {outcome.launched} trials in the experiment, {outcome.errored} errored")
-    if outcome.unfinished:
-        typer.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with `dcsweep resume <sweep name>`")
-    if outcome.errored or outcome.unfinished:
-        raise typer.Exit(1)
+    exit_on_unfinished_work(outcome)

@@ -6,7 +6,10 @@ import typer
 
 from orchestrator.cli_app import app
 from orchestrator.launcher import Workspace, run_sweep
-from orchestrator.options import DEFAULT_WORKDIR, AddressOption, SpecArgument, StorageOption, TrackingOption, WorkdirOption
+from orchestrator.options import (
+    DEFAULT_WORKDIR, exit_on_unfinished_work, AddressOption,
+    SpecArgument, StorageOption, TrackingOption, WorkdirOption,
+)
 
 
 @app.command("run")
@@ -20,7 +23,4 @@ def run(
     """Run every trial of SPEC (grid x arms x seeds); trials already finished in this workdir are skipped."""
     outcome = run_sweep(spec, Workspace.create(workdir, storage, tracking_uri), address=address)
     typer.echo(f"launched {outcome.launched} trials, skipped {outcome.skipped} finished, {outcome.errored} errored")
-    if outcome.unfinished:
-        typer.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with `dcsweep resume <sweep name>`")
-    if outcome.errored or outcome.unfinished:
-        raise typer.Exit(1)
+    exit_on_unfinished_work(outcome)
