@@ -7,7 +7,7 @@ import typer
 from orchestrator.cli_app import app
 from orchestrator.launcher import Workspace, resume_sweep
 from orchestrator.options import (
-    DEFAULT_WORKDIR, exit_on_unfinished_work, AddressOption, StorageOption, TrackingOption, WorkdirOption,
+    AddressOption, DEFAULT_WORKDIR, StorageOption, TrackingOption, WorkdirOption, exit_on_unfinished_work,
 )
 
 

@@ -7,8 +7,8 @@ import typer
 from orchestrator.cli_app import app
 from orchestrator.launcher import Workspace, run_sweep
 from orchestrator.options import (
-    DEFAULT_WORKDIR, exit_on_unfinished_work, AddressOption,
-    SpecArgument, StorageOption, TrackingOption, WorkdirOption,
+    AddressOption, DEFAULT_WORKDIR, SpecArgument, StorageOption, TrackingOption, WorkdirOption,
+    exit_on_unfinished_work,
 )
 
 
