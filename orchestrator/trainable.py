@@ -82,10 +82,11 @@ class MlflowTrialLogger:
             "total_train_time_s": float(sum(row.get("train_time_s", 0.0) for row in result.curve)),
         }
         probabilities = np.asarray(result.probabilities)
-        predictions = {"pred": np.asarray(result.predictions), "prob_max": probabilities.max(axis=1)}
-        labels = getattr(result, "labels", None)
-        if labels is not None:
-            predictions["labels"] = np.asarray(labels)
+        predictions = {
+            "pred": np.asarray(result.predictions),
+            "prob_max": probabilities.max(axis=1),
+            "labels": np.asarray(result.labels),
+        }
         self._run.finish(final, result.curve, predictions)
 
 

@@ -372,13 +372,15 @@ def _chunks(indices: np.ndarray, size: int) -> list[np.ndarray]:
 
 @dataclass
 class TrialResult:
-    """Final metrics (the last row), the per-epoch curve, [N] predictions, [N, K] probabilities, stop epoch."""
+    """Final metrics (the last row), the per-epoch curve, [N] predictions, [N, K] probabilities, stop epoch,
+    and the [N] ground-truth labels the predictions were scored against."""
 
     metrics: dict[str, float]
     curve: list[dict[str, float]]
     predictions: np.ndarray
     probabilities: np.ndarray
     stop_epoch: int
+    labels: np.ndarray
 
 
 class TrialCallback(Protocol):
@@ -484,6 +486,7 @@ def _result(engine: EpochEngine, curve: list[dict[str, float]]) -> TrialResult:
         predictions=probabilities.argmax(axis=1),
         probabilities=probabilities,
         stop_epoch=int(stopped_at if stopped_at is not None else (curve[-1]["epoch"] if curve else 0)),
+        labels=engine.parts.targets,
     )
 
 
