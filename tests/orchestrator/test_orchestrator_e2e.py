@@ -213,7 +213,7 @@ def _kill_tree(pid: int) -> None:
 
 
 def test_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path: Path) -> None:
-    epochs = 4
+    epochs = 8  # long enough that a busy machine's poller still sees a trial running after another finished
     spec = _write_spec(tmp_path, "driver", epochs=epochs, seeds=[0, 1], epoch_s=0.5, concurrent=1)
     workdir = tmp_path / "work"
     script = tmp_path / "driver.py"
@@ -221,8 +221,9 @@ def test_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path: Pa
     # a fresh driver: none of the RAY_* settings this process's own Ray instance exported (e.g. its auth mode)
     env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
     env["TUNE_GLOBAL_CHECKPOINT_S"] = "1"
+    log = tmp_path / "driver.log"
     driver = subprocess.Popen([sys.executable, str(script)], env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=log.open("w"), stderr=subprocess.STDOUT)
     finished_before: dict[str, float] = {}
     try:
         deadline = time.time() + 240
@@ -242,7 +243,9 @@ def test_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path: Pa
                 break
     finally:
         _kill_tree(driver.pid)
-    assert finished_before, "the driver finished or stalled before it could be killed mid-sweep"
+    assert finished_before, (
+        f"the driver finished or stalled before it could be killed mid-sweep; its output ends:\n{log.read_text()[-3000:]}"
+    )
 
     outcome = resume_sweep("driver", Workspace.create(workdir), body=fake_trial_body.fake_body)
     assert outcome.errored == 0
