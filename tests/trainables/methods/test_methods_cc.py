@@ -2,55 +2,28 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from trainables.config import MethodConfig, TrainConfig, TrialConfig, parse_trial_config
+from trainables.config import parse_trial_config
 from trainables.errors import ConfigError
-from trainables.methods import METHODS
 from trainables.methods.base import Batch
 from trainables.methods.contrastive import cluster_contrastive_loss, nt_xent
-from trainables.plugins.base import HeadInitializer
+
+_spec = importlib.util.spec_from_file_location("contrastive_toys", Path(__file__).with_name("contrastive_toys.py"))
+toys = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(toys)
+RecordingInit, blobs, unit_rows = toys.RecordingInit, toys.blobs, toys.unit_rows
 
 
-class RecordingInit(HeadInitializer):
-    """Returns fixed random centres and remembers the features and seed it was given."""
-
-    def __init__(self, centres: np.ndarray | None) -> None:
-        self.fixed = centres
-        self.seen: np.ndarray | None = None
-        self.seed: int | None = None
-
-    def centres(self, features, n_centres, seed):
-        self.seen, self.seed = np.array(features), seed
-        return self.fixed
-
-
-def make_cc(num_clusters: int = 3, input_dim: int = 6, feature_dim: int = 5, seed: int = 0, **params):
-    torch.manual_seed(seed)
-    config = TrialConfig.model_construct(
-        method=MethodConfig(name="cc", params=params), train=TrainConfig(seed=seed)
-    )
-    encoder = nn.Sequential(nn.Linear(input_dim, 16), nn.ReLU(), nn.Linear(16, feature_dim))
-    return METHODS.get("cc").build(config, encoder, num_clusters, feature_dim)
-
-
-def blobs(n_per_class: int, k: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(k, dim)) * 4
-    labels = np.repeat(np.arange(k), n_per_class)
-    points = centres[labels] + rng.normal(size=(len(labels), dim))
-    return torch.tensor(points, dtype=torch.float32), torch.tensor(labels)
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows standardised (mean 0, std 1), then scaled to unit length."""
-    centred = x - x.mean(axis=1, keepdims=True)
-    standard = centred / centred.std(axis=1, keepdims=True)
-    return standard / np.linalg.norm(standard, axis=1, keepdims=True)
+def make_cc(**kwargs):
+    return toys.make_method("cc", **kwargs)
 
 
 def hungarian_accuracy(labels: np.ndarray, predictions: np.ndarray, k: int) -> float:

@@ -1,0 +1,48 @@
+"""Toy encoders, data and a recording initialiser shared by the CC and TCL tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainables.config import MethodConfig, TrainConfig, TrialConfig
+from trainables.methods import METHODS
+from trainables.plugins.base import HeadInitializer
+
+
+class RecordingInit(HeadInitializer):
+    """Returns fixed centres (or None) and remembers the features and seed it was given."""
+
+    def __init__(self, centres: np.ndarray | None) -> None:
+        self.fixed = centres
+        self.seen: np.ndarray | None = None
+        self.seed: int | None = None
+
+    def centres(self, features, n_centres, seed):
+        self.seen, self.seed = np.array(features), seed
+        return self.fixed
+
+
+def make_method(name: str, num_clusters: int = 3, input_dim: int = 6, feature_dim: int = 5, seed: int = 0, **params):
+    """Method ``name`` on a small MLP encoder of ``input_dim`` -> ``feature_dim``."""
+    torch.manual_seed(seed)
+    config = TrialConfig.model_construct(method=MethodConfig(name=name, params=params), train=TrainConfig(seed=seed))
+    encoder = nn.Sequential(nn.Linear(input_dim, 16), nn.ReLU(), nn.Linear(16, feature_dim))
+    return METHODS.get(name).build(config, encoder, num_clusters, feature_dim)
+
+
+def blobs(n_per_class: int, k: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``k`` well-separated Gaussian blobs of ``n_per_class`` points each, with their labels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim)) * 4
+    labels = np.repeat(np.arange(k), n_per_class)
+    points = centres[labels] + rng.normal(size=(len(labels), dim))
+    return torch.tensor(points, dtype=torch.float32), torch.tensor(labels)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows standardised (mean 0, std 1), then scaled to unit length."""
+    centred = x - x.mean(axis=1, keepdims=True)
+    standard = centred / centred.std(axis=1, keepdims=True)
+    return standard / np.linalg.norm(standard, axis=1, keepdims=True)
