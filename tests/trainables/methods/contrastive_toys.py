@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from trainables.config import MethodConfig, TrainConfig, TrialConfig
 from trainables.methods import METHODS
+from trainables.methods.base import Batch
 from trainables.plugins.base import HeadInitializer
 
 
@@ -46,3 +48,39 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     centred = x - x.mean(axis=1, keepdims=True)
     standard = centred / centred.std(axis=1, keepdims=True)
     return standard / np.linalg.norm(standard, axis=1, keepdims=True)
+
+
+def hungarian_accuracy(labels: np.ndarray, predictions: np.ndarray, k: int) -> float:
+    """Accuracy under the best one-to-one cluster -> class mapping (k clusters, k classes)."""
+    counts = np.zeros((k, k))
+    np.add.at(counts, (predictions, labels), 1)
+    rows, cols = linear_sum_assignment(-counts)
+    return counts[rows, cols].sum() / len(labels)
+
+
+def accuracy_before_and_after_training(method, k: int, steps: int = 60) -> tuple[float, float]:
+    """Eval-mode accuracy on 3 x 40 separable 6-d blobs before and after ``steps`` Adam steps on noisy views."""
+    x, y = blobs(40, k, 6, seed=2)
+    val = Batch(views={"val": x}, index=torch.arange(len(y)), label=y)
+
+    def accuracy() -> float:
+        method.eval()
+        with torch.no_grad():
+            predictions = method.predict(val).argmax(1).numpy()
+        method.train()
+        return hungarian_accuracy(y.numpy(), predictions, k)
+
+    before = accuracy()
+    optimiser = torch.optim.Adam(method.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        order = torch.randperm(len(y), generator=generator)[:60]
+        views = {
+            name: x[order] + noise * torch.randn(60, 6, generator=generator)
+            for name, noise in (("weak", 0.2), ("strong", 0.5))
+        }
+        step = method.train_step(Batch(views=views, index=order, label=y[order]))
+        optimiser.zero_grad()
+        step.loss.backward()
+        optimiser.step()
+    return before, accuracy()

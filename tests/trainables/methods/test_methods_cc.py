@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from trainables.config import parse_trial_config
@@ -25,13 +24,6 @@ RecordingInit, blobs, unit_rows = toys.RecordingInit, toys.blobs, toys.unit_rows
 def make_cc(**kwargs):
     return toys.make_method("cc", **kwargs)
 
-
-def hungarian_accuracy(labels: np.ndarray, predictions: np.ndarray, k: int) -> float:
-    counts = np.zeros((k, k))
-    for p, t in zip(predictions, labels):
-        counts[p, t] += 1
-    rows, cols = linear_sum_assignment(-counts)
-    return counts[rows, cols].sum() / len(labels)
 
 
 def test_cc_heads_have_the_paper_shapes():
@@ -97,27 +89,7 @@ def test_score_step_has_no_gradient():
 def test_a_few_steps_on_separable_blobs_move_accuracy_off_the_init():
     k = 3
     method = make_cc(num_clusters=k, input_dim=6, feature_dim=8, seed=0, hidden_dim=32, instance_dim=16)
-    x, y = blobs(40, k, 6, seed=2)
-    val = Batch(views={"val": x}, index=torch.arange(len(y)), label=y)
-
-    def accuracy() -> float:
-        with torch.no_grad():
-            return hungarian_accuracy(y.numpy(), method.predict(val).argmax(1).numpy(), k)
-
-    before = accuracy()
-    optimiser = torch.optim.Adam(method.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(60):
-        order = torch.randperm(len(y), generator=generator)[:60]
-        views = {
-            name: x[order] + noise * torch.randn(60, 6, generator=generator)
-            for name, noise in (("weak", 0.2), ("strong", 0.5))
-        }
-        step = method.train_step(Batch(views=views, index=order, label=y[order]))
-        optimiser.zero_grad()
-        step.loss.backward()
-        optimiser.step()
-    after = accuracy()
+    before, after = toys.accuracy_before_and_after_training(method, k)
     assert after >= 0.9
     assert after > before + 0.1
 

@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from trainables.methods.base import Batch
@@ -103,32 +102,6 @@ def test_boost_stage_uses_confident_pseudo_labels_and_masks_their_negatives():
 def test_cluster_stage_moves_accuracy_off_the_init_on_separable_blobs():
     k = 3
     method = make_tcl(num_clusters=k, input_dim=6, feature_dim=8, seed=0, hidden_dim=32, instance_dim=16)
-    x, y = blobs(40, k, 6, seed=2)
-    val = Batch(views={"val": x}, index=torch.arange(len(y)), label=y)
-
-    def accuracy() -> float:
-        method.eval()
-        with torch.no_grad():
-            predictions = method.predict(val).argmax(1).numpy()
-        method.train()
-        counts = np.zeros((k, k))
-        np.add.at(counts, (predictions, y.numpy()), 1)
-        rows, cols = linear_sum_assignment(-counts)
-        return counts[rows, cols].sum() / len(y)
-
-    before = accuracy()
-    optimiser = torch.optim.Adam(method.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(60):
-        order = torch.randperm(len(y), generator=generator)[:60]
-        views = {
-            name: x[order] + noise * torch.randn(60, 6, generator=generator)
-            for name, noise in (("weak", 0.2), ("strong", 0.5))
-        }
-        step = method.train_step(Batch(views=views, index=order, label=y[order]))
-        optimiser.zero_grad()
-        step.loss.backward()
-        optimiser.step()
-    after = accuracy()
+    before, after = toys.accuracy_before_and_after_training(method, k)
     assert after >= 0.9
     assert after > before + 0.1
