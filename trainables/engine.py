@@ -77,7 +77,7 @@ class TrialParts:
     """
 
     method: ClusteringMethod
-    optimizer: torch.optim.Optimizer
+    optimizers: list[torch.optim.Optimizer]
     selector: SampleSelector
     early_stop: EarlyStop | None
     train_set: Dataset
@@ -227,7 +227,7 @@ class EpochEngine:
         parts = self.parts
         return {
             "method": parts.method.state_dict(),
-            "optimizer": parts.optimizer.state_dict(),
+            "optimizers": [optimizer.state_dict() for optimizer in parts.optimizers],
             "selector": parts.selector.state_dict(),
             "early_stop": parts.early_stop.state_dict() if parts.early_stop is not None else None,
             "pseudo_labels": self.pseudo_labels.copy(),
@@ -238,7 +238,10 @@ class EpochEngine:
         """Inverse of ``state_dict``; shape or key mismatches raise from torch (callers wrap them)."""
         parts = self.parts
         parts.method.load_state_dict(state["method"])
-        parts.optimizer.load_state_dict(state["optimizer"])
+        if len(state["optimizers"]) != len(parts.optimizers):
+            raise ValueError("the checkpoint holds a different number of optimisers")
+        for optimizer, optimizer_state in zip(parts.optimizers, state["optimizers"]):
+            optimizer.load_state_dict(optimizer_state)
         parts.selector.load_state_dict(state["selector"])
         if parts.early_stop is not None and state["early_stop"] is not None:
             parts.early_stop.load_state_dict(state["early_stop"])
@@ -249,21 +252,17 @@ class EpochEngine:
         self, order: np.ndarray, generator: torch.Generator, outputs: _SampleOutputs, epoch: int
     ) -> tuple[float, int]:
         """One pass of optimisation over ``order``; returns the sample-weighted mean loss and samples trained."""
-        method, optimizer = self.parts.method, self.parts.optimizer
+        method = self.parts.method
         self._set_train_mode()
         total_loss = torch.zeros((), dtype=torch.float64, device=self.parts.device)
         trained = 0
         for batch in self._batches(self.parts.train_set, split_batches(order, self.train.batch_size), generator):
-            step = method.train_step(batch)
+            step = method.fit_batch(batch, self.parts.optimizers)
             if not bool(torch.isfinite(step.loss)):
                 raise TrainingError(
                     f"{self.method_name} loss became {float(step.loss.detach())} in epoch {epoch}; lower "
                     "train.lr_head / train.lr_backbone or check the input data for NaN values"
                 )
-            optimizer.zero_grad(set_to_none=True)
-            if step.loss.requires_grad:
-                step.loss.backward()
-                optimizer.step()
             self._record(outputs, batch, step)
             total_loss += step.loss.detach().to(torch.float64) * len(batch.index)
             trained += len(batch.index)

@@ -58,7 +58,7 @@ def run_trial(
 
 def assemble(config: TrialConfig) -> TrialParts:
     """Build dataset, encoder, cached features, density regions, method (prepared, head initialised),
-    optimiser, selector and early stop, in a seeded order so that two calls give identical parts."""
+    optimisers, selector and early stop, in a seeded order so that two calls give identical parts."""
     device = resolve_device(config.train.device)
     dataset, encoder, features = pretrained_features(config)
     regions = np.asarray(REGIONS)[density_regions(features, k=DENSITY_K)]
@@ -71,14 +71,13 @@ def assemble(config: TrialConfig) -> TrialParts:
     method.init_head(features, INIT_STRATEGIES.get(config.init.strategy)(config.init))
     if config.train.encoder_mode == "frozen":
         method.encoder.requires_grad_(False)
-    optimizer = torch.optim.Adam(method.param_groups(), weight_decay=config.train.weight_decay)
     selector = SELECTION_STRATEGIES.get(config.selection.strategy)(
         config.selection, len(dataset), config.train.seed
     )
     patience = config.early_stop.patience
     return TrialParts(
         method=method,
-        optimizer=optimizer,
+        optimizers=method.configure_optimizers(),
         selector=selector,
         early_stop=PruningEarlyStop(patience) if patience is not None else None,
         train_set=train_set,

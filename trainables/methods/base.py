@@ -140,6 +140,33 @@ class ClusteringMethod(nn.Module, ABC):
     def predict(self, batch: Batch) -> Tensor:
         """Cluster probabilities [B, K] of the 'val' view (eval mode)."""
 
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """The optimisers ``fit_batch`` steps; default: one Adam over ``param_groups`` (the engine calls this once).
+
+        A method whose reference steps several optimisers (CDC) overrides this and ``fit_batch``.
+        """
+        return [torch.optim.Adam(self.param_groups(), weight_decay=self.config.train.weight_decay)]
+
+    def fit_batch(
+        self, batch: Batch, optimizers: list[torch.optim.Optimizer], sample_weight: Tensor | None = None
+    ) -> StepOutput:
+        """Train on one batch: ``train_step``, then one backward pass and one step of every optimiser.
+
+        ``sample_weight`` [B] rescales each sample's share of the loss (InfoBatch): the back-propagated loss is then
+        ``mean(weight * sample_loss)``, which needs a ``sample_loss`` that keeps its graph and averages to ``loss``.
+        The returned step is the unweighted one.
+        """
+        step = self.train_step(batch)
+        if not step.loss.requires_grad:
+            return step
+        objective = step.loss if sample_weight is None else (sample_weight * step.sample_loss).mean()
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        for optimizer in optimizers:
+            optimizer.step()
+        return step
+
     def head_parameters(self) -> list[nn.Parameter]:
         """Parameters trained at ``train.lr_head``: everything but the encoder."""
         encoder_ids = {id(p) for p in self.encoder.parameters()}

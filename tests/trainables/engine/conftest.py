@@ -174,7 +174,7 @@ def make_parts(config: TrialConfig, selector_factory=None, early_stop=None, fixe
     regions = np.asarray(["high", "mid", "low"])[np.arange(len(dataset)) % 3]
     return TrialParts(
         method=method,
-        optimizer=torch.optim.Adam(method.param_groups(), weight_decay=config.train.weight_decay),
+        optimizers=method.configure_optimizers(),
         selector=selector,
         early_stop=early_stop,
         train_set=dataset.with_views(("weak", "strong")),

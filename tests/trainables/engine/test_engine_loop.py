@@ -170,7 +170,7 @@ def test_frozen_encoder_is_not_trained_and_stays_in_eval_mode(fakes):
     assert all(torch.equal(a, b) for a, b in zip(encoder_before, parts.method.encoder.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(head_before, parts.method.head.parameters()))
     assert parts.method.encoder_training_during_step and not any(parts.method.encoder_training_during_step)
-    optimised = {id(p) for group in parts.optimizer.param_groups for p in group["params"]}
+    optimised = {id(p) for optimizer in parts.optimizers for group in optimizer.param_groups for p in group["params"]}
     assert not optimised & {id(p) for p in parts.method.encoder.parameters()}
 
 
