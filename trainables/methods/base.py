@@ -157,14 +157,8 @@ class ClusteringMethod(nn.Module, ABC):
         The returned step is the unweighted one.
         """
         step = self.train_step(batch)
-        if not step.loss.requires_grad:
-            return step
-        objective = step.loss if sample_weight is None else (sample_weight * step.sample_loss).mean()
-        for optimizer in optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        for optimizer in optimizers:
-            optimizer.step()
+        if step.loss.requires_grad:
+            descend(weighted_objective(step.loss, step.sample_loss, sample_weight), optimizers)
         return step
 
     def head_parameters(self) -> list[nn.Parameter]:
@@ -174,8 +168,25 @@ class ClusteringMethod(nn.Module, ABC):
 
     def param_groups(self) -> list[dict[str, Any]]:
         """Optimiser parameter groups: the head, plus the encoder when it is fine-tuned."""
+        return [{"params": self.head_parameters(), "lr": self.config.train.lr_head}, *self.encoder_param_groups()]
+
+    def encoder_param_groups(self) -> list[dict[str, Any]]:
+        """The encoder's parameter group at ``train.lr_backbone`` when it is fine-tuned, else none."""
         train = self.config.train
-        groups = [{"params": self.head_parameters(), "lr": train.lr_head}]
         if train.encoder_mode == "finetune" and train.lr_backbone > 0:
-            groups.append({"params": list(self.encoder.parameters()), "lr": train.lr_backbone})
-        return groups
+            return [{"params": list(self.encoder.parameters()), "lr": train.lr_backbone}]
+        return []
+
+
+def weighted_objective(loss: Tensor, sample_loss: Tensor, sample_weight: Tensor | None) -> Tensor:
+    """``loss``, or ``mean(sample_weight * sample_loss)`` [scalar] when per-sample weights [B] are given."""
+    return loss if sample_weight is None else (sample_weight * sample_loss).mean()
+
+
+def descend(objective: Tensor, optimizers: list[torch.optim.Optimizer]) -> None:
+    """One backward pass of ``objective`` and one step of every optimiser."""
+    for optimizer in optimizers:
+        optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    for optimizer in optimizers:
+        optimizer.step()

@@ -11,6 +11,7 @@ travel with each dataset bundle of the shipped specs in ``search_spaces/paper/``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,8 +22,15 @@ from torch import Tensor, nn
 
 from trainables.config import TrialConfig
 from trainables.methods import METHODS
-from trainables.methods.base import Batch, ClusteringMethod, MethodParams, StepOutput
-from trainables.methods.heads import mlp_head, set_linear_rows, standardise_rows
+from trainables.methods.base import (
+    Batch,
+    ClusteringMethod,
+    MethodParams,
+    StepOutput,
+    descend,
+    weighted_objective,
+)
+from trainables.methods.heads import head_input_rows, mlp_head, set_linear_rows
 from trainables.methods.losses import (
     cdc_calibration_loss,
     cdc_clustering_loss,
@@ -37,7 +45,7 @@ class CdcParams(MethodParams):
     hidden_dim: int = Field(default=512, ge=1, description="width H of both heads' hidden layer")
     top_m: int = Field(default=50, ge=1, description="M: candidates per cluster for selection")
     mini_clusters: int = Field(default=40, ge=1, description="K_mini: K-means clusters per batch")
-    sub_batch_size: int = Field(default=500, ge=1, description="the losses are averaged over sub-batches")
+    sub_batch_size: int = Field(default=500, ge=1, description="rows per sub-batch; both optimisers step after each")
     entropy_weight: float = Field(default=1.0, ge=0, description="w_en of the calibration loss")
     kmeans_iters: int = Field(default=10, ge=1, description="Lloyd iterations of the mini-cluster K-means")
     orth_steps: int = Field(default=2000, ge=0, description="SGD steps of the orthogonalisation")
@@ -50,20 +58,45 @@ def _per_dataset(top_m: int, mini_clusters: int, sub_batch_size: int) -> dict[st
 
 
 
+@dataclass
+class _BatchPlan:
+    """What CDC fixes once per batch, without gradients, before its sub-batch steps."""
+
+    val_features: Tensor  # [B, D] encoder features of the val view
+    positions: Tensor  # [S] batch positions of the selected samples, sorted
+    pseudo_labels: Tensor  # [S] their pseudo-labels
+    targets: Tensor  # [B, K] calibration targets
+
+
+@dataclass
+class _SubBatchLoss:
+    """The two losses of one sub-batch; ``clustering`` is None when no sample of it was selected."""
+
+    clustering: Tensor | None
+    calibration: Tensor
+    sample_loss: Tensor  # [b] per-sample share of both losses
+
+    def objective(self) -> Tensor:
+        return self.calibration if self.clustering is None else self.clustering + self.calibration
+
+
 @METHODS.register("cdc")
 class Cdc(ClusteringMethod):
     """CDC behind the ClusteringMethod interface (see the module docstring).
 
-    One training step (all on the engine's batch of B samples):
-    1. no-grad: encoder features of the val and weak views; calibration-head probabilities of the weak view;
+    Per batch of B samples, first without gradients (``_plan``):
+    1. encoder features of the val and weak views; calibration-head probabilities of the weak view;
     2. selection: ``cdc_select`` with M = ``top_m``, pseudo-label = the calibration head's argmax;
     3. targets: K-means (``mini_clusters``, seeded) on L1-normalised val features, each sample's target the
-       clustering head's mean val-view distribution over its mini-cluster;
-    4. the batch is cut into sub-batches of ``sub_batch_size``; the loss is the mean over sub-batches that hold a
-       selected sample of their clustering cross-entropy (strong view), plus the mean over sub-batches of their
-       calibration loss on the val features (entropy term per sub-batch). The reference implementation steps the
-       optimiser after each sub-batch; here the engine steps once per batch.
-    P^w and P^s are the calibration head's distributions of the weak and strong views.
+       clustering head's mean val-view distribution over its mini-cluster.
+    Then the batch is cut into sub-batches of ``sub_batch_size``. Each sub-batch computes the clustering
+    cross-entropy of its selected samples (strong view through encoder and clustering head; skipped when none is
+    selected) and the calibration loss on its val features (entropy term per sub-batch), and, as the reference
+    does, ``fit_batch`` steps both optimisers after every sub-batch: one Adam over the encoder (when fine-tuned)
+    and the clustering head, one over the calibration head (``configure_optimizers``). The calibration loss sees
+    only detached features, so the two losses share one backward pass without mixing their gradients.
+    The reported loss is the mean over sub-batches with a selection of the clustering loss plus the mean over
+    all sub-batches of the calibration loss. P^w and P^s are left to the engine's eval-mode pass (None).
     """
 
     name = "cdc"
@@ -90,23 +123,29 @@ class Cdc(ClusteringMethod):
     def init_head(self, features: np.ndarray, initializer: Any) -> None:
         """CDC's prototype initialisation of both layers of both heads, from the initializer's centres.
 
-        Layer 1: centres of the row-standardised, L2-normalised features (min(H, N) of them; further rows keep
-        their default init). Layer 2: the raw features pass through layer 1, BN (statistics of all N samples)
-        and ReLU, are row-standardised and L2-normalised, and give K centres. Each centre matrix is
-        orthogonalised (``orthogonalise``), biases are 0, and both heads get the same weights. With ``random``
-        (centres None) both heads keep PyTorch's default init.
+        Both centre sets are computed in ``head_input_rows`` space (method.md steps 2-5 run there: K-means, d_i,
+        w_i = exp(alpha d_i) and the prototypes c_j), each in its own layer's input:
+        layer 1: the rows of the [N, D] features, giving W1 (min(H, N) centres; further rows keep their
+        default init); layer 2: the raw features pass through the plain centres W1 (bias 0), BN (statistics of
+        all N samples) and ReLU, and these rows give K centres W2. Each centre matrix is then orthogonalised
+        (``orthogonalise``) into its layer, so layer 2's centres come from the plain K-means W1 while layer 1
+        holds the orthogonalised one, as in the reference. Biases are 0 and both heads get the same weights.
+        With ``random`` (centres None) both heads keep PyTorch's default init.
         """
         seed = self.config.train.seed
         raw = torch.tensor(features, dtype=torch.float32)
         first, second = self.cluster_head[0], self.cluster_head[3]
         n_hidden = min(self.params.hidden_dim, raw.shape[0])
-        centres = initializer.centres(_spherical(raw).numpy(), n_hidden, seed)
-        if centres is None:
+        plain_first = initializer.centres(head_input_rows(raw).numpy(), n_hidden, seed)
+        if plain_first is None:
             return
-        set_linear_rows(first, self._orthogonalise(centres))
+        set_linear_rows(first, self._orthogonalise(plain_first))
         with torch.no_grad():
-            hidden = F.relu(F.batch_norm(first(raw.to(first.weight)), None, None, training=True))
-        centres = initializer.centres(_spherical(hidden.cpu()).numpy(), self.num_clusters, seed)
+            plain_weight = first.weight.detach().clone()
+            plain_weight[:n_hidden] = torch.as_tensor(plain_first).to(plain_weight)
+            pre_activation = F.linear(raw.to(plain_weight), plain_weight, first.bias)
+            hidden = F.relu(F.batch_norm(pre_activation, None, None, training=True)).cpu()
+        centres = initializer.centres(head_input_rows(hidden).numpy(), self.num_clusters, seed)
         set_linear_rows(second, self._orthogonalise(centres))
         self.calibration_head.load_state_dict(self.cluster_head.state_dict())
 
@@ -115,51 +154,72 @@ class Cdc(ClusteringMethod):
         rows = torch.as_tensor(centres, dtype=torch.float32, device=self.cluster_head[0].weight.device)
         return orthogonalise(rows, self.params.orth_steps, self.params.orth_scale, self.params.orth_lr)
 
-    def train_step(self, batch: Batch) -> StepOutput:
-        """CDC's clustering and calibration losses of one batch (see the class docstring)."""
-        params = self.params
-        with torch.no_grad():
-            val_features = self.encoder(batch.views["val"])
-            p_weak = F.softmax(self.calibration_head(self.encoder(batch.views["weak"])), dim=1)
-            p_cluster_val = F.softmax(self.cluster_head(val_features), dim=1)
-            positions, pseudo_labels = cdc_select(p_weak, params.top_m)
-            n_mini = min(params.mini_clusters, val_features.shape[0])
-            groups = batch_kmeans(
-                F.normalize(val_features, p=1, dim=1), n_mini, params.kmeans_iters, self.config.train.seed
-            )
-            targets = group_mean_targets(groups, p_cluster_val, n_mini)
-        strong_features = self.encoder(batch.views["strong"])
-        strong_logits = self.cluster_head(strong_features)
-        calibration_logits = self.calibration_head(val_features)
-        loss, sample_loss = self._sub_batch_losses(
-            strong_logits, calibration_logits, targets, positions, pseudo_labels
-        )
-        with torch.no_grad():
-            p_strong = F.softmax(self.calibration_head(strong_features.detach()), dim=1)
-        return StepOutput(loss, sample_loss, p_weak, p_strong)
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """[Adam over the clustering head (``lr_head``) and the fine-tuned encoder (``lr_backbone``),
+        Adam over the calibration head (``lr_head``)], both with ``train.weight_decay``."""
+        train = self.config.train
+        clustering = [{"params": list(self.cluster_head.parameters()), "lr": train.lr_head},
+                      *self.encoder_param_groups()]
+        calibration = [{"params": list(self.calibration_head.parameters()), "lr": train.lr_head}]
+        return [torch.optim.Adam(groups, weight_decay=train.weight_decay) for groups in (clustering, calibration)]
 
-    def _sub_batch_losses(
-        self, strong_logits: Tensor, calibration_logits: Tensor, targets: Tensor, positions: Tensor,
-        pseudo_labels: Tensor,
-    ) -> tuple[Tensor, Tensor]:
-        """Mean over sub-batches of the two losses; sub-batches without a selected sample skip clustering."""
-        size = self.params.sub_batch_size
-        clustering, calibration, shares = [], [], []
-        for start in range(0, strong_logits.shape[0], size):
-            stop = start + size
-            inside = (positions >= start) & (positions < stop)
-            cluster_loss, cluster_share = cdc_clustering_loss(
-                strong_logits[start:stop], positions[inside] - start, pseudo_labels[inside]
-            )
-            if inside.any():
-                clustering.append(cluster_loss)
-            calib_loss, calib_share = cdc_calibration_loss(
-                calibration_logits[start:stop], targets[start:stop], self.params.entropy_weight
-            )
-            calibration.append(calib_loss)
-            shares.append(cluster_share + calib_share)
-        clustering_loss = torch.stack(clustering).mean() if clustering else strong_logits.sum() * 0.0
-        return clustering_loss + torch.stack(calibration).mean(), torch.cat(shares)
+    def train_step(self, batch: Batch) -> StepOutput:
+        """CDC's losses of one batch over all its sub-batches, without stepping (see the class docstring)."""
+        plan = self._plan(batch)
+        return _combine([self._sub_batch_loss(batch, plan, start, stop) for start, stop in self._sub_batches(batch)])
+
+    def fit_batch(
+        self, batch: Batch, optimizers: list[torch.optim.Optimizer], sample_weight: Tensor | None = None
+    ) -> StepOutput:
+        """Train on one batch as the reference does: after every sub-batch, one backward pass of its two losses
+        (weighted per sample when ``sample_weight`` [B] is given) and one step of each optimiser."""
+        plan = self._plan(batch)
+        parts = []
+        for start, stop in self._sub_batches(batch):
+            part = self._sub_batch_loss(batch, plan, start, stop)
+            weight = None if sample_weight is None else sample_weight[start:stop]
+            descend(weighted_objective(part.objective(), part.sample_loss, weight), optimizers)
+            parts.append(part)
+        return _combine(parts)
+
+    def _sub_batches(self, batch: Batch) -> list[tuple[int, int]]:
+        """[start, stop) of each sub-batch; a trailing single row joins the previous one (train-mode BN needs
+        two rows)."""
+        size, total = self.params.sub_batch_size, len(batch.index)
+        bounds = [(start, min(start + size, total)) for start in range(0, total, size)]
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+            bounds[-2:] = [(bounds[-2][0], total)]
+        return bounds
+
+    @torch.no_grad()
+    def _plan(self, batch: Batch) -> _BatchPlan:
+        """Steps 1-3 of the class docstring on the whole batch."""
+        params = self.params
+        val_features = self.encoder(batch.views["val"])
+        p_weak = F.softmax(self.calibration_head(self.encoder(batch.views["weak"])), dim=1)
+        p_cluster_val = F.softmax(self.cluster_head(val_features), dim=1)
+        positions, pseudo_labels = cdc_select(p_weak, params.top_m)
+        n_mini = min(params.mini_clusters, val_features.shape[0])
+        groups = batch_kmeans(
+            F.normalize(val_features, p=1, dim=1), n_mini, params.kmeans_iters, self.config.train.seed
+        )
+        targets = group_mean_targets(groups, p_cluster_val, n_mini)
+        return _BatchPlan(val_features, positions, pseudo_labels, targets)
+
+    def _sub_batch_loss(self, batch: Batch, plan: _BatchPlan, start: int, stop: int) -> _SubBatchLoss:
+        """Clustering loss (strong view, selected samples) and calibration loss of batch rows [start, stop)."""
+        inside = (plan.positions >= start) & (plan.positions < stop)
+        strong_logits = self.cluster_head(self.encoder(batch.views["strong"][start:stop]))
+        clustering, clustering_share = cdc_clustering_loss(
+            strong_logits, plan.positions[inside] - start, plan.pseudo_labels[inside]
+        )
+        calibration, calibration_share = cdc_calibration_loss(
+            self.calibration_head(plan.val_features[start:stop]), plan.targets[start:stop],
+            self.params.entropy_weight,
+        )
+        return _SubBatchLoss(
+            clustering if inside.any() else None, calibration, clustering_share + calibration_share
+        )
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> Tensor:
@@ -167,9 +227,12 @@ class Cdc(ClusteringMethod):
         return F.softmax(self.calibration_head(self.encoder(batch.views["val"])), dim=1)
 
 
-def _spherical(rows: Tensor) -> Tensor:
-    """Rows standardised (mean 0, std 1) then L2-normalised: the space CDC's K-means steps run in."""
-    return F.normalize(standardise_rows(rows), dim=1)
+def _combine(parts: list[_SubBatchLoss]) -> StepOutput:
+    """The batch's loss (mean clustering over sub-batches with a selection + mean calibration) and shares [B]."""
+    clustering = [part.clustering for part in parts if part.clustering is not None]
+    calibration = torch.stack([part.calibration for part in parts]).mean()
+    loss = calibration + torch.stack(clustering).mean() if clustering else calibration
+    return StepOutput(loss, torch.cat([part.sample_loss for part in parts]))
 
 
 def orthogonalise(centres: Tensor, steps: int, scale: float = 5.0, lr: float = 0.1) -> Tensor:

@@ -45,6 +45,16 @@ def standardise_rows(rows: Tensor, eps: float = 1e-12) -> Tensor:
     return centred / centred.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(eps)
 
 
+def head_input_rows(inputs: Tensor) -> Tensor:
+    """The space every head initialisation clusters in: each [n, d] row standardised, then L2-normalised.
+
+    This is the space of CDC's prototype initialisation; all four methods run their initializer (K-means, and
+    DACHI's d_i and w_i = exp(alpha d_i), method.md steps 2-5) on these rows of the initialised layer's input,
+    so that alpha weighs distances of the same scale (rows on the unit sphere, d_i in [0, 2]) in every method.
+    """
+    return l2_normalise_rows(standardise_rows(inputs))
+
+
 @torch.no_grad()
 def set_linear_rows(layer: nn.Linear, rows: Tensor) -> None:
     """Copy [n, in_features] ``rows`` into the first n rows of ``layer.weight`` and zero their bias.

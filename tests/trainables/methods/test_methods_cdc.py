@@ -71,6 +71,23 @@ def test_prototype_init_reproduces_the_direct_formula() -> None:
         assert torch.equal(mine, twin)
 
 
+def test_second_layer_centres_come_from_the_plain_first_layer_centres() -> None:
+    features = np.random.default_rng(5).normal(size=(30, D)).astype(np.float64) * 2 - 1
+    cdc = build_cdc(orth_steps=30)
+    recorder = RecordingInit()
+    cdc.init_head(features.astype(np.float32), recorder)
+
+    plain_first = chunk_means(spherical(features), H)
+    hidden = features @ plain_first.T
+    hidden = (hidden - hidden.mean(axis=0)) / np.sqrt(hidden.var(axis=0) + 1e-5)
+    np.testing.assert_allclose(recorder.inputs[1], spherical(np.maximum(hidden, 0)), atol=1e-4)
+    orthogonal_first = orthogonalise(torch.tensor(plain_first, dtype=torch.float32), 30)
+    torch.testing.assert_close(cdc.cluster_head[0].weight.detach(), orthogonal_first)
+    assert not np.allclose(orthogonal_first.numpy(), plain_first, atol=1e-3)  # the two W1 really differ
+    second = orthogonalise(torch.tensor(chunk_means(recorder.inputs[1], K), dtype=torch.float32), 30)
+    torch.testing.assert_close(cdc.cluster_head[3].weight.detach(), second)
+
+
 def test_fewer_samples_than_hidden_units_initialise_only_that_many_rows() -> None:
     cdc = build_cdc(hidden_dim=20)
     default_rows = cdc.cluster_head[0].weight.detach().clone()
@@ -174,7 +191,7 @@ def test_train_step_matches_the_formulas(sub_batch: int) -> None:
     batch = make_batch(24)
     out = cdc.train_step(batch)
     assert out.loss.item() == pytest.approx(reference_loss(cdc, batch, sub_batch), rel=1e-5)
-    assert out.sample_loss.shape == (24,) and out.p_weak.shape == out.p_strong.shape == (24, K)
+    assert out.sample_loss.shape == (24,) and out.p_weak is None and out.p_strong is None
     out.loss.backward()
     assert cdc.encoder.weight.grad is not None and cdc.cluster_head[0].weight.grad is not None
 
@@ -216,3 +233,70 @@ def test_small_datasets_get_parameters_that_fit_a_batch() -> None:
         config = TrialConfig.model_validate({"dataset": {"name": dataset}, "method": {"name": "cdc"}})
         params = METHODS.get("cdc").resolve_params(config)
         assert params.top_m <= config.train.batch_size and params.mini_clusters <= config.train.batch_size
+
+
+def counted_optimisers(cdc: nn.Module) -> tuple[list[torch.optim.Optimizer], list[int]]:
+    """CDC's own optimisers, each ``step`` wrapped to count its calls."""
+    optimisers, counts = cdc.configure_optimizers(), [0, 0]
+    for position, optimiser in enumerate(optimisers):
+        def counting_step(*args, _step=optimiser.step, _position=position, **kwargs):
+            counts[_position] += 1
+            return _step(*args, **kwargs)
+        optimiser.step = counting_step
+    return optimisers, counts
+
+
+def test_two_optimisers_cover_the_clustering_side_and_the_calibration_head() -> None:
+    config = TrialConfig.model_validate({
+        "method": {"name": "cdc", "params": {"hidden_dim": H}},
+        "train": {"encoder_mode": "finetune", "lr_head": 1e-3, "lr_backbone": 1e-4},
+    })
+    cdc = METHODS.get("cdc").build(config, nn.Linear(D, D), K, D)
+    clustering, calibration = cdc.configure_optimizers()
+    ids = lambda optimiser: {id(p): g["lr"] for g in optimiser.param_groups for p in g["params"]}  # noqa: E731
+    expected = {id(p): 1e-3 for p in cdc.cluster_head.parameters()}
+    expected.update({id(p): 1e-4 for p in cdc.encoder.parameters()})
+    assert ids(clustering) == expected
+    assert ids(calibration) == {id(p): 1e-3 for p in cdc.calibration_head.parameters()}
+
+
+@pytest.mark.parametrize(("batch_size", "sub_batches"), [(11, 4), (12, 4), (10, 3), (3, 1)])
+def test_fit_batch_steps_both_optimisers_after_every_sub_batch(batch_size: int, sub_batches: int) -> None:
+    cdc = build_cdc(top_m=4, mini_clusters=3, sub_batch_size=3)
+    optimisers, counts = counted_optimisers(cdc)
+    before = [p.detach().clone() for p in cdc.calibration_head.parameters()]
+    step = cdc.fit_batch(make_batch(batch_size), optimisers)
+    # ceil(B / 3) sub-batches, each stepping both optimisers; a trailing single row (B = 10) joins the one before.
+    assert counts == [sub_batches, sub_batches]
+    assert torch.isfinite(step.loss) and step.sample_loss.shape == (batch_size,)
+    assert any(not torch.equal(p.detach(), b) for p, b in zip(cdc.calibration_head.parameters(), before))
+
+
+def test_fit_batch_equals_a_plain_loop_of_sub_batch_steps() -> None:
+    batch, sub_batch = make_batch(10, seed=3), 4
+    fitted = build_cdc(top_m=4, mini_clusters=3, sub_batch_size=sub_batch)
+    fitted.fit_batch(batch, fitted.configure_optimizers())
+
+    manual = build_cdc(top_m=4, mini_clusters=3, sub_batch_size=sub_batch)
+    optimisers = manual.configure_optimizers()
+    plan = manual._plan(batch)
+    for start in range(0, 10, sub_batch):
+        part = manual._sub_batch_loss(batch, plan, start, min(start + sub_batch, 10))
+        for optimiser in optimisers:
+            optimiser.zero_grad()
+        part.objective().backward()
+        for optimiser in optimisers:
+            optimiser.step()
+    for mine, theirs in zip(fitted.state_dict().values(), manual.state_dict().values()):
+        torch.testing.assert_close(mine, theirs)
+
+
+def test_fit_batch_without_nan_on_empty_selection_and_empty_mini_clusters() -> None:
+    cdc = build_cdc(top_m=2, mini_clusters=50, sub_batch_size=4)
+    with torch.no_grad():
+        cdc.calibration_head[3].weight.zero_()
+    batch = make_batch(12)
+    batch.views["val"] = batch.views["val"][:1].repeat(12, 1)
+    step = cdc.fit_batch(batch, cdc.configure_optimizers())
+    assert torch.isfinite(step.loss) and torch.isfinite(step.sample_loss).all()
+    assert all(torch.isfinite(p).all() for p in cdc.parameters())
