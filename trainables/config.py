@@ -158,10 +158,10 @@ def parse_trial_config(data: dict[str, Any]) -> TrialConfig:
         raise ConfigError(describe_validation_error(error)) from None
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """One line naming the first bad key, the value given and what is allowed."""
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """One line naming the first bad key (after ``prefix``, e.g. "method.params."), the value and what is allowed."""
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
+    key = prefix + ".".join(str(part) for part in first["loc"]) if first["loc"] else ""
     message = first["msg"].removeprefix("Value error, ")
     if not key:  # a whole-config check: its message names the key itself
         return message

@@ -101,7 +101,8 @@ class ClusteringMethod(nn.Module, ABC):
         try:
             return cls.Params.model_validate(merged)
         except ValidationError as error:
-            raise ConfigError(f"method.params of {cls.name!r}: {describe_validation_error(error)}") from None
+            detail = describe_validation_error(error, prefix="method.params.")
+            raise ConfigError(f"method {cls.name!r}: {detail}") from None
 
     @classmethod
     def build(cls, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):

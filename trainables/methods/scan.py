@@ -1,29 +1,43 @@
 """SCAN (Van Gansbeke et al., "SCAN: Learning to Classify Images without Labels", ECCV 2020).
 
-A Linear(D, K) head trained so that each anchor and a neighbour mined from the pre-trained features agree,
-with an entropy term against collapse. The self-labelling second stage is not implemented.
+``stage="scan"`` (default): Linear(D, K) heads trained so that each anchor and a neighbour mined from the
+pre-trained features agree, with an entropy term against collapse. ``heads`` > 1 trains several heads side by
+side on the same features and neighbours (their losses summed, as the reference does) and predicts with the head
+of lowest SCAN loss.
+
+``stage="selflabel"`` (SCAN's second stage, run as its own trial, as TCL's boost stage is): weak = val view,
+strong = strong view; the samples whose max softmax on the weak view exceeds ``confidence_threshold`` are
+pseudo-labelled with its argmax, and the loss is the cross-entropy of the strong-view logits on them with class
+weights inversely proportional to the pseudo-label counts (``balanced_cross_entropy``). It trains one head.
+
+The per-sample outputs: ``sample_loss`` sums each sample's share of every head's loss, so its mean is the loss;
+P^w and P^s are left to the engine's eval-mode pass (None), so a training step runs no forward beyond its loss.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from trainables.config import TrialConfig
 from trainables.methods import METHODS
 from trainables.methods.base import Batch, ClusteringMethod, MethodParams, StepOutput
-from trainables.methods.heads import l2_normalise_rows, set_linear_rows
+from trainables.methods.contrastive import balanced_cross_entropy
+from trainables.methods.heads import head_input_rows, l2_normalise_rows, set_linear_rows
 from trainables.methods.losses import scan_loss
 from trainables.neighbours import knn
 
 # Expected row norm of PyTorch's default Linear weight U(-1/sqrt(D), 1/sqrt(D)): sqrt(D * 1/(3D)).
 DEFAULT_LINEAR_ROW_NORM = 1.0 / math.sqrt(3.0)
+# Each head's tracked SCAN loss is an exponential average over training batches (about the last ten).
+HEAD_LOSS_MOMENTUM = 0.9
+STAGE_VIEWS = {"scan": ("strong",), "selflabel": ("val", "strong")}
 
 
 class ScanParams(MethodParams):
@@ -31,26 +45,46 @@ class ScanParams(MethodParams):
 
     num_neighbors: int = Field(default=20, ge=1, description="neighbours mined per sample, besides itself")
     entropy_weight: float = Field(default=5.0, ge=0, description="lambda of the entropy term")
+    heads: int = Field(default=1, ge=1, description="heads trained side by side; the lowest-loss one predicts")
+    stage: Literal["scan", "selflabel"] = Field(default="scan", description="SCAN's clustering or self-label stage")
+    confidence_threshold: float = Field(
+        default=0.99, gt=0, lt=1, description="selflabel: weak-view confidence a pseudo-labelled sample exceeds"
+    )
+
+    @model_validator(mode="after")
+    def _selflabel_trains_one_head(self) -> ScanParams:
+        if self.stage == "selflabel" and self.heads != 1:
+            raise ValueError(
+                f"method.params.heads must be 1 with method.params.stage='selflabel' (self-labelling trains one "
+                f"head), but got heads={self.heads}"
+            )
+        return self
 
 
 @METHODS.register("scan")
 class Scan(ClusteringMethod):
-    """SCAN's clustering step behind the ClusteringMethod interface.
+    """SCAN behind the ClusteringMethod interface (see the module docstring).
 
     Before training the engine must call ``prepare(features)`` (mines neighbours) and
     ``attach_view_source(source)`` (loads the strong view of each drawn neighbour, which is not in the batch).
     Neighbour lists hold the sample itself plus its ``num_neighbors`` nearest others by inner product of
     L2-normalised features (clipped to N - 1 on tiny data); one entry is drawn uniformly per anchor and step
     from the global torch RNG, so seeding and resuming follow the engine's RNG state.
+
+    Head choice: the reference keeps the head with the lowest SCAN loss over the dataset after training. Here,
+    without an extra pass, the buffer ``head_loss`` [heads] holds each head's SCAN loss averaged exponentially
+    (factor ``HEAD_LOSS_MOMENTUM`` per batch) over the training batches, and ``predict`` uses its argmin; the
+    buffer is part of the state, so resuming is exact.
     """
 
     name = "scan"
     Params = ScanParams
-    train_views = ("weak", "strong")
 
     def __init__(self, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):
         super().__init__(config, encoder, num_clusters, feature_dim)
-        self.head = nn.Linear(feature_dim, num_clusters)
+        self.train_views = STAGE_VIEWS[self.params.stage]
+        self.heads = nn.ModuleList(nn.Linear(feature_dim, num_clusters) for _ in range(self.params.heads))
+        self.register_buffer("head_loss", torch.full((self.params.heads,), math.nan))
         self.neighbours: Tensor | None = None  # [N, 1 + num_neighbors] dataset indices, on CPU
 
     def prepare(self, features: np.ndarray) -> None:
@@ -61,37 +95,68 @@ class Scan(ClusteringMethod):
         self.neighbours = torch.from_numpy(np.concatenate([own, nearest], axis=1))
 
     def init_head(self, features: np.ndarray, initializer: Any) -> None:
-        """Rows = the initializer's K centres, L2-normalised and scaled to the default init's row norm; bias 0.
+        """Head h gets the initializer's K centres (seed + h), L2-normalised and scaled to the default init's
+        row norm; bias 0.
 
-        With ``random`` (centres None) the head keeps PyTorch's default init, as in SCAN.
+        Space: the centres, and with DACHI d_i and w_i = exp(alpha d_i) (method.md steps 2-5), are computed on
+        ``head_input_rows`` of the [N, D] features, the heads' input. Their rows have mean 0 across dimensions,
+        so a row's logits are its std times the cosine of its standardised features to each centre: the head's
+        argmax is the nearest centre in the space it was clustered in. With ``random`` (centres None) the heads
+        keep PyTorch's default init, as in SCAN.
         """
-        centres = initializer.centres(features, self.num_clusters, self.config.train.seed)
-        if centres is None:
-            return
-        rows = l2_normalise_rows(torch.as_tensor(centres, dtype=torch.float32))
-        set_linear_rows(self.head, rows * DEFAULT_LINEAR_ROW_NORM)
+        rows = head_input_rows(torch.as_tensor(features, dtype=torch.float32)).numpy()
+        for offset, head in enumerate(self.heads):
+            centres = initializer.centres(rows, self.num_clusters, self.config.train.seed + offset)
+            if centres is None:
+                return
+            weights = l2_normalise_rows(torch.as_tensor(centres, dtype=torch.float32))
+            set_linear_rows(head, weights * DEFAULT_LINEAR_ROW_NORM)
 
     def train_step(self, batch: Batch) -> StepOutput:
-        """SCAN loss of the batch's anchors and one random neighbour each, both under the strong view.
-
-        P^s comes from the anchors' strong forward, P^w from a no-grad forward of the weak view.
+        """The loss of the configured stage on one batch (see the module docstring).
 
         Raises:
-            RuntimeError: ``prepare`` or ``attach_view_source`` was not called first.
+            RuntimeError: in the SCAN stage, ``prepare`` or ``attach_view_source`` was not called first.
         """
-        device = self.head.weight.device
-        neighbour_views = self._load_views(self._draw_neighbours(batch.index), "strong").to(device)
-        anchor_logits = self.head(self.encoder(batch.views["strong"]))
-        neighbour_logits = self.head(self.encoder(neighbour_views))
-        loss, sample_loss = scan_loss(anchor_logits, neighbour_logits, self.params.entropy_weight)
+        return self._self_label_step(batch) if self.params.stage == "selflabel" else self._scan_step(batch)
+
+    def _scan_step(self, batch: Batch) -> StepOutput:
+        """SCAN loss of the batch's anchors and one random neighbour each, both under the strong view."""
+        neighbour_views = self._load_views(self._draw_neighbours(batch.index), "strong")
+        anchors = self.encoder(batch.views["strong"])
+        neighbours = self.encoder(neighbour_views.to(anchors.device))
+        losses, shares = zip(
+            *(scan_loss(head(anchors), head(neighbours), self.params.entropy_weight) for head in self.heads)
+        )
+        losses = torch.stack(losses)
+        if self.training:
+            self._track_head_loss(losses.detach())
+        return StepOutput(losses.sum(), torch.stack(shares).sum(dim=0))
+
+    def _self_label_step(self, batch: Batch) -> StepOutput:
+        """Class-balanced cross-entropy of the strong view on the weak (val) view's confident argmax."""
+        head = self.heads[0]
         with torch.no_grad():
-            p_weak = F.softmax(self.head(self.encoder(batch.views["weak"])), dim=1)
-        return StepOutput(loss, sample_loss, p_weak, F.softmax(anchor_logits.detach(), dim=1))
+            confidence, argmax = F.softmax(head(self.encoder(batch.views["val"])), dim=1).max(dim=1)
+        pseudo_labels = torch.where(confidence > self.params.confidence_threshold, argmax, -1)
+        loss, sample_loss = balanced_cross_entropy(head(self.encoder(batch.views["strong"])), pseudo_labels)
+        return StepOutput(loss, sample_loss)
+
+    @torch.no_grad()
+    def _track_head_loss(self, losses: Tensor) -> None:
+        first = torch.isnan(self.head_loss)
+        blended = HEAD_LOSS_MOMENTUM * self.head_loss + (1 - HEAD_LOSS_MOMENTUM) * losses
+        self.head_loss.copy_(torch.where(first, losses, blended))
+
+    def best_head(self) -> int:
+        """Index of the head with the lowest tracked SCAN loss (0 before any training)."""
+        tracked = torch.nan_to_num(self.head_loss, nan=math.inf)
+        return int(tracked.argmin()) if torch.isfinite(tracked).any() else 0
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> Tensor:
-        """Cluster probabilities [B, K] of the val view."""
-        return F.softmax(self.head(self.encoder(batch.views["val"])), dim=1)
+        """Cluster probabilities [B, K] of the val view, from ``best_head``."""
+        return F.softmax(self.heads[self.best_head()](self.encoder(batch.views["val"])), dim=1)
 
     def _draw_neighbours(self, index: Tensor) -> Tensor:
         """One dataset index [B] drawn uniformly from each anchor's neighbour list."""

@@ -95,7 +95,7 @@ def test_a_few_steps_on_separable_blobs_move_accuracy_off_the_init():
 
 
 def test_unknown_param_is_rejected_with_its_name():
-    with pytest.raises(ConfigError, match="method.params of 'cc': unknown key 'temprature'"):
+    with pytest.raises(ConfigError, match="method 'cc': unknown key 'method.params.temprature'"):
         make_cc(temprature=0.5)
 
 
