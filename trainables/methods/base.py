@@ -124,6 +124,9 @@ class ClusteringMethod(nn.Module, ABC):
     def init_head(self, features: np.ndarray, initializer: Any) -> None:
         """Initialise the layer(s) that output K clusters from [N, D] pre-trained features.
 
+        Every method calls the initializer on ``heads.head_input_rows`` of the initialised layer's input (rows
+        standardised, then L2-normalised), so DACHI's d_i and alpha mean the same in every method.
+
         ``initializer`` is a ``trainables.plugins.HeadInitializer``; ``initializer.centres(x, n, seed)``
         returns [n, d] centres of ``x`` (or None for ``random``: keep the method's own default).
         """

@@ -32,7 +32,7 @@ from trainables.config import TrialConfig
 from trainables.methods import METHODS
 from trainables.methods.base import Batch, ClusteringMethod, MethodParams, StepOutput
 from trainables.methods.contrastive import cluster_contrastive_loss, nt_xent
-from trainables.methods.heads import l2_normalise_rows, mlp_head, set_linear_rows, standardise_rows
+from trainables.methods.heads import head_input_rows, l2_normalise_rows, mlp_head, set_linear_rows
 from trainables.plugins.base import HeadInitializer
 
 
@@ -73,16 +73,16 @@ class CC(ClusteringMethod):
     def init_head(self, features: np.ndarray, initializer: HeadInitializer) -> None:
         """Initialise the Linear that outputs K clusters from [N, D] pre-trained features (method.md step 6).
 
-        The features go through the cluster head's earlier layers (batch statistics of all N features for any
-        BatchNorm, without touching its running statistics); each row is then standardised and L2-normalised,
-        as CDC's prototype initialisation does, so that DACHI's alpha acts on distances of order 1 whatever the
-        layer's scale; ``initializer`` gives K centres of these rows. The centres are L2-normalised, rescaled to
-        the mean row norm of the layer's own random initialisation, and the bias is set to 0. ``None`` from the
-        initializer keeps the random init. Call it on the freshly built head.
+        Space: the features go through the cluster head's earlier layers (batch statistics of all N features for
+        any BatchNorm, without touching its running statistics), the last layer's input; ``initializer`` gives K
+        centres of ``head_input_rows`` of that input, the space where the centres, and with DACHI d_i and
+        w_i = exp(alpha d_i) (method.md steps 2-5), are computed in every method. The centres are L2-normalised,
+        rescaled to the mean row norm of the layer's own random initialisation, and the bias is set to 0.
+        ``None`` from the initializer keeps the random init. Call it on the freshly built head.
         """
         last = self.cluster_head[-1]
         hidden = _forward_batch_statistics(self.cluster_head[:-1], features, last.weight.device)
-        rows = l2_normalise_rows(standardise_rows(torch.from_numpy(hidden))).numpy()
+        rows = head_input_rows(torch.from_numpy(hidden)).numpy()
         centres = initializer.centres(rows, self.num_clusters, self.config.train.seed)
         if centres is None:
             return

@@ -178,3 +178,88 @@ def test_every_init_strategy_gives_finite_seeded_centres_or_none(name: str) -> N
 
 def test_random_strategy_keeps_the_method_default() -> None:
     assert INIT_STRATEGIES.get("random")(InitConfig()).centres(np.ones((8, 2)), 2, seed=0) is None
+
+
+class RecordingDachi(INIT_STRATEGIES.get("dachi")):
+    """DACHI that remembers, per call, the rows it clustered, their labels, its density weights and centres."""
+
+    def __init__(self, config: InitConfig) -> None:
+        super().__init__(config)
+        self.calls: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def centres(self, features, n_centres, seed):
+        centres = super().centres(features, n_centres, seed)
+        self.calls.append((np.array(features, dtype=np.float64), *self.labelled, centres))
+        return centres
+
+    def labels_and_weights(self, features, n_centres, seed):
+        self.labelled = super().labels_and_weights(features, n_centres, seed)
+        return self.labelled
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """method.md's head-input space: each row standardised (mean 0, std 1), then L2-normalised."""
+    standard = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
+    return standard / np.linalg.norm(standard, axis=1, keepdims=True)
+
+
+def batch_norm(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5)
+
+
+def linear(layer, x: np.ndarray) -> np.ndarray:
+    return x @ layer.weight.detach().double().numpy().T + layer.bias.detach().double().numpy()
+
+
+# Each method's head-input rows, computed directly from the freshly built head and the features (plus, for CDC's
+# second layer, the first layer's plain centres): one list entry per initializer call.
+HEAD_INPUTS = {
+    "scan": lambda method, z, calls: [unit_rows(z)],
+    "cc": lambda method, z, calls: [unit_rows(np.maximum(linear(method.cluster_head[0], z), 0))],
+    "tcl": lambda method, z, calls: [
+        unit_rows(np.maximum(batch_norm(linear(method.cluster_head[2], np.maximum(batch_norm(z), 0))), 0))
+    ],
+    "cdc": lambda method, z, calls: [
+        unit_rows(z), unit_rows(np.maximum(batch_norm(z @ calls[0][3].astype(np.float64).T), 0))
+    ],
+}
+
+
+def test_every_method_is_covered_by_the_head_input_check() -> None:
+    from trainables.methods import METHODS
+
+    assert set(HEAD_INPUTS) == set(METHODS.names())
+
+
+@pytest.mark.parametrize("method_name", sorted(HEAD_INPUTS))
+def test_each_method_weights_samples_by_exp_alpha_d_in_its_head_input_space(method_name: str) -> None:
+    import torch
+    from torch import nn
+
+    from trainables.config import TrialConfig
+    from trainables.methods import METHODS
+
+    alpha, n_clusters, dim = 2.0, 3, 8
+    small = {"scan": {}, "cc": {"hidden_dim": 16}, "tcl": {"hidden_dim": 16}, "cdc": {"hidden_dim": 6, "orth_steps": 0}}
+    config = TrialConfig.model_validate({
+        "method": {"name": method_name, "params": small[method_name]},
+        "init": {"strategy": "dachi", "alpha": alpha, "k": K_NEIGHBOURS, "kmeans_restarts": 1},
+    })
+    torch.manual_seed(0)
+    method = METHODS.get(method_name).build(config, nn.Identity(), n_clusters, dim)
+    rng = np.random.default_rng(7)
+    features = (rng.normal(scale=3.0, size=(n_clusters, dim))[np.repeat(np.arange(3), 20)]
+                + rng.gamma(2.0, size=(60, dim)) + 5.0)  # raw scale and offset, as ReLU features have
+    initializer = RecordingDachi(config.init)
+    method.init_head(features.astype(np.float32), initializer)
+
+    expected_rows = HEAD_INPUTS[method_name](method, features, initializer.calls)
+    assert len(initializer.calls) == len(expected_rows)
+    for (rows, labels, weights, _), direct_rows in zip(initializer.calls, expected_rows):
+        np.testing.assert_allclose(rows, direct_rows, atol=1e-4)
+        assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)  # unit sphere: d_i lies in [0, 2]
+        d = reference_d(direct_rows, labels, K_NEIGHBOURS)
+        for cluster in np.unique(labels):
+            members = labels == cluster
+            direct = np.exp(alpha * d[members])
+            np.testing.assert_allclose(weights[members], direct / direct.max(), rtol=1e-3)
