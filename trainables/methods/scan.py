@@ -9,6 +9,9 @@ of lowest SCAN loss.
 strong = strong view; the samples whose max softmax on the weak view exceeds ``confidence_threshold`` are
 pseudo-labelled with its argmax, and the loss is the cross-entropy of the strong-view logits on them with class
 weights inversely proportional to the pseudo-label counts (``balanced_cross_entropy``). It trains one head.
+As in the reference, it starts from the SCAN stage: ``scan_checkpoint`` names a checkpoint directory of a
+finished SCAN-stage trial (same dataset and encoder), whose encoder and lowest-loss head it loads in place of
+the head initialisation. Without it the stage starts from the configured head initialisation.
 
 The per-sample outputs: ``sample_loss`` sums each sample's share of every head's loss, so its mean is the loss;
 P^w and P^s are left to the engine's eval-mode pass (None), so a training step runs no forward beyond its loss.
@@ -17,6 +20,7 @@ P^w and P^s are left to the engine's eval-mode pass (None), so a training step r
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -25,7 +29,9 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
+from trainables.checkpointing import STATE_FILE, load_checkpoint
 from trainables.config import TrialConfig
+from trainables.errors import CheckpointError
 from trainables.methods import METHODS
 from trainables.methods.base import Batch, ClusteringMethod, MethodParams, StepOutput
 from trainables.methods.contrastive import balanced_cross_entropy
@@ -50,13 +56,26 @@ class ScanParams(MethodParams):
     confidence_threshold: float = Field(
         default=0.99, gt=0, lt=1, description="selflabel: weak-view confidence a pseudo-labelled sample exceeds"
     )
+    scan_checkpoint: Path | None = Field(
+        default=None, description="selflabel: checkpoint directory of the SCAN-stage trial to start from"
+    )
 
     @model_validator(mode="after")
-    def _selflabel_trains_one_head(self) -> ScanParams:
+    def _selflabel_settings_fit_the_stage(self) -> ScanParams:
         if self.stage == "selflabel" and self.heads != 1:
             raise ValueError(
                 f"method.params.heads must be 1 with method.params.stage='selflabel' (self-labelling trains one "
                 f"head), but got heads={self.heads}"
+            )
+        if self.scan_checkpoint is not None and self.stage != "selflabel":
+            raise ValueError(
+                "method.params.scan_checkpoint is the start of the self-label stage; set "
+                "method.params.stage='selflabel' or remove it"
+            )
+        if self.scan_checkpoint is not None and not (self.scan_checkpoint / STATE_FILE).is_file():
+            raise ValueError(
+                f"method.params.scan_checkpoint: no trial checkpoint at {self.scan_checkpoint} (missing "
+                f"{STATE_FILE}); pass the checkpoint directory of a finished SCAN-stage trial"
             )
         return self
 
@@ -88,7 +107,9 @@ class Scan(ClusteringMethod):
         self.neighbours: Tensor | None = None  # [N, 1 + num_neighbors] dataset indices, on CPU
 
     def prepare(self, features: np.ndarray) -> None:
-        """Mine each sample's neighbours once from the [N, D] pre-trained features."""
+        """Mine each sample's neighbours once from the [N, D] pre-trained features (the SCAN stage's only)."""
+        if self.params.stage == "selflabel":
+            return
         normalised = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
         _, nearest = knn(normalised, self.params.num_neighbors, metric="ip")
         own = np.arange(features.shape[0], dtype=np.int64)[:, None]
@@ -102,9 +123,16 @@ class Scan(ClusteringMethod):
         ``head_input_rows`` of the [N, D] features, the heads' input. Their rows have mean 0 across dimensions,
         so a row's logits are its std times the cosine of its standardised features to each centre: the head's
         argmax is the nearest centre in the space it was clustered in. With ``random`` (centres None) the heads
-        keep PyTorch's default init, as in SCAN.
+        keep PyTorch's default init, as in SCAN. A self-label stage with ``scan_checkpoint`` loads that trial's
+        encoder and lowest-loss head instead.
+
+        Raises:
+            CheckpointError: ``scan_checkpoint`` is unreadable or not a SCAN trial of this encoder and K.
         """
-        rows = head_input_rows(torch.as_tensor(features, dtype=torch.float32)).numpy()
+        if self.params.scan_checkpoint is not None:
+            self._load_scan_stage(self.params.scan_checkpoint)
+            return
+        rows = head_input_rows(torch.tensor(features, dtype=torch.float32)).numpy()
         for offset, head in enumerate(self.heads):
             centres = initializer.centres(rows, self.num_clusters, self.config.train.seed + offset)
             if centres is None:
@@ -150,8 +178,22 @@ class Scan(ClusteringMethod):
 
     def best_head(self) -> int:
         """Index of the head with the lowest tracked SCAN loss (0 before any training)."""
-        tracked = torch.nan_to_num(self.head_loss, nan=math.inf)
-        return int(tracked.argmin()) if torch.isfinite(tracked).any() else 0
+        return _lowest(self.head_loss)
+
+    def _load_scan_stage(self, directory: Path) -> None:
+        """The encoder and the lowest-loss head of the SCAN-stage trial checkpointed at ``directory``."""
+        state = load_checkpoint(directory).get("method", {})
+        try:
+            best = _lowest(state["head_loss"])
+            self.heads[0].load_state_dict({name: state[f"heads.{best}.{name}"] for name in ("weight", "bias")})
+            self.encoder.load_state_dict(
+                {key.removeprefix("encoder."): value for key, value in state.items() if key.startswith("encoder.")}
+            )
+        except (KeyError, RuntimeError) as error:
+            raise CheckpointError(
+                f"{directory} holds no SCAN-stage trial of this encoder and K ({type(error).__name__}); pass "
+                "method.params.scan_checkpoint of a SCAN trial on the same dataset and encoder"
+            ) from None
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> Tensor:
@@ -170,3 +212,9 @@ class Scan(ClusteringMethod):
         if self.view_source is None:
             raise RuntimeError("SCAN loads neighbour images; call attach_view_source(...) before training")
         return self.view_source(indices, view)
+
+
+def _lowest(head_loss: Tensor) -> int:
+    """Index of the lowest of the [heads] tracked losses; 0 when none is tracked yet (all NaN)."""
+    tracked = torch.nan_to_num(head_loss, nan=math.inf)
+    return int(tracked.argmin()) if torch.isfinite(tracked).any() else 0

@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch import nn
 
+from trainables.checkpointing import save_checkpoint
 from trainables.config import TrialConfig, parse_trial_config
-from trainables.errors import ConfigError
+from trainables.errors import CheckpointError, ConfigError
 from trainables.methods import METHODS
 from trainables.methods.base import Batch
 from trainables.plugins import INIT_STRATEGIES
@@ -275,3 +276,38 @@ def test_self_label_stage_on_a_method_without_it_is_rejected_naming_the_key(meth
 def test_self_label_stage_trains_one_head() -> None:
     with pytest.raises(ConfigError, match="method.params.heads must be 1 with method.params.stage='selflabel'"):
         parse_trial_config({"method.name": "scan", "method.params": {"stage": "selflabel", "heads": 2}})
+
+
+def test_self_label_stage_starts_from_the_scan_trials_encoder_and_lowest_loss_head(tmp_path: Path) -> None:
+    scan, _ = build_scan(heads=3)
+    with torch.no_grad():
+        scan.head_loss.copy_(torch.tensor([0.3, 0.1, 0.2]))
+        scan.encoder.weight.mul_(3.0)
+    save_checkpoint(tmp_path / "scan", {"method": scan.state_dict()})
+
+    torch.manual_seed(1)
+    config = TrialConfig.model_validate(
+        {"method": {"name": "scan", "params": {"stage": "selflabel", "scan_checkpoint": str(tmp_path / "scan")}}}
+    )
+    selflabel = METHODS.get("scan").build(config, nn.Linear(D, D), K, D)
+    selflabel.prepare(np.zeros((N, D), np.float32))
+    selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(np.ones((K, D), np.float32)))
+    assert torch.equal(selflabel.heads[0].weight, scan.heads[1].weight)
+    assert torch.equal(selflabel.heads[0].bias, scan.heads[1].bias)
+    assert torch.equal(selflabel.encoder.weight, scan.encoder.weight)
+    assert selflabel.neighbours is None  # the self-label stage mines no neighbours
+
+
+def test_a_scan_checkpoint_that_is_missing_misplaced_or_foreign_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="method.params.scan_checkpoint: no trial checkpoint at"):
+        parse_trial_config({"method.name": "scan",
+                            "method.params": {"stage": "selflabel", "scan_checkpoint": str(tmp_path)}})
+    save_checkpoint(tmp_path / "other", {"method": nn.Linear(D, K).state_dict()})
+    with pytest.raises(ConfigError, match="set method.params.stage='selflabel'"):
+        parse_trial_config({"method.name": "scan", "method.params": {"scan_checkpoint": str(tmp_path / "other")}})
+    config = TrialConfig.model_validate(
+        {"method": {"name": "scan", "params": {"stage": "selflabel", "scan_checkpoint": str(tmp_path / "other")}}}
+    )
+    selflabel = METHODS.get("scan").build(config, nn.Linear(D, D), K, D)
+    with pytest.raises(CheckpointError, match="holds no SCAN-stage trial"):
+        selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(None))
