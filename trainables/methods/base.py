@@ -78,7 +78,7 @@ class ClusteringMethod(nn.Module, ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[MethodParams]] = MethodParams
-    train_views: ClassVar[tuple[str, ...]] = ("weak", "strong")
+    train_views: tuple[str, ...] = ("weak", "strong")  # per class, or per instance (SCAN: per stage)
     dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):

@@ -12,7 +12,7 @@ from torch import nn
 from trainables.config import TrialConfig
 from trainables.methods import METHODS
 from trainables.methods.base import Batch
-from trainables.methods.cdc import batch_kmeans, orthogonalise
+from trainables.methods.cdc_numerics import batch_kmeans, orthogonalise
 from trainables.plugins import INIT_STRATEGIES
 
 D, K, H = 6, 3, 8

@@ -95,7 +95,8 @@ def test_method_contract(method_name: str, strategy: str) -> None:
     fitted = method.fit_batch(batch, method.configure_optimizers())
     assert torch.isfinite(fitted.loss) and fitted.sample_loss.shape == (len(index),)
     assert any(not torch.equal(p.detach(), b) for p, b in zip(method.head_parameters(), before))
-    covered = {id(p) for optimiser in method.configure_optimizers() for g in optimiser.param_groups for p in g["params"]}
+    optimisers = method.configure_optimizers()
+    covered = {id(p) for optimiser in optimisers for group in optimiser.param_groups for p in group["params"]}
     assert {id(p) for p in method.head_parameters()} <= covered
 
     scored = method.score_step(batch)
