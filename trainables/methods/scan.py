@@ -182,7 +182,7 @@ class Scan(ClusteringMethod):
 
     def _load_scan_stage(self, directory: Path) -> None:
         """The encoder and the lowest-loss head of the SCAN-stage trial checkpointed at ``directory``."""
-        state = load_checkpoint(directory).get("method", {})
+        state = load_checkpoint(directory).get("engine", {}).get("method", {})  # run_epochs' checkpoint layout
         try:
             best = _lowest(state["head_loss"])
             self.heads[0].load_state_dict({name: state[f"heads.{best}.{name}"] for name in ("weight", "bias")})

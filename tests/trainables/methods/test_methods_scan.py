@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from trainables import run_trial
 from trainables.checkpointing import save_checkpoint
 from trainables.config import TrialConfig, parse_trial_config
 from trainables.errors import CheckpointError, ConfigError
@@ -283,7 +284,7 @@ def test_self_label_stage_starts_from_the_scan_trials_encoder_and_lowest_loss_he
     with torch.no_grad():
         scan.head_loss.copy_(torch.tensor([0.3, 0.1, 0.2]))
         scan.encoder.weight.mul_(3.0)
-    save_checkpoint(tmp_path / "scan", {"method": scan.state_dict()})
+    save_checkpoint(tmp_path / "scan", {"engine": {"method": scan.state_dict()}})
 
     torch.manual_seed(1)
     config = TrialConfig.model_validate(
@@ -302,7 +303,7 @@ def test_a_scan_checkpoint_that_is_missing_misplaced_or_foreign_is_rejected(tmp_
     with pytest.raises(ConfigError, match="method.params.scan_checkpoint: no trial checkpoint at"):
         parse_trial_config({"method.name": "scan",
                             "method.params": {"stage": "selflabel", "scan_checkpoint": str(tmp_path)}})
-    save_checkpoint(tmp_path / "other", {"method": nn.Linear(D, K).state_dict()})
+    save_checkpoint(tmp_path / "other", {"engine": {"method": nn.Linear(D, K).state_dict()}})
     with pytest.raises(ConfigError, match="set method.params.stage='selflabel'"):
         parse_trial_config({"method.name": "scan", "method.params": {"scan_checkpoint": str(tmp_path / "other")}})
     config = TrialConfig.model_validate(
@@ -311,3 +312,14 @@ def test_a_scan_checkpoint_that_is_missing_misplaced_or_foreign_is_rejected(tmp_
     selflabel = METHODS.get("scan").build(config, nn.Linear(D, D), K, D)
     with pytest.raises(CheckpointError, match="holds no SCAN-stage trial"):
         selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(None))
+
+
+@pytest.mark.slow
+def test_a_self_label_trial_continues_a_finished_scan_trial_on_digits(tmp_path: Path) -> None:
+    settings = {"dataset.name": "digits", "encoder.arch": "small_cnn", "init.strategy": "prototype",
+                "train.epochs": 1, "train.device": "cpu", "cache_dir": str(tmp_path / "cache"), "method.name": "scan"}
+    run_trial({**settings, "method.params": {"heads": 2}}, workdir=tmp_path / "scan")
+    (checkpoint,) = (tmp_path / "scan" / "checkpoints").iterdir()
+    params = {"stage": "selflabel", "scan_checkpoint": str(checkpoint)}
+    result = run_trial({**settings, "method.params": params}, workdir=tmp_path / "selflabel")
+    assert len(result.curve) == 1 and np.isfinite(result.curve[0]["acc"])
