@@ -47,10 +47,10 @@ def still_moving(values: pd.Series, metric: str) -> bool:
     if math.isnan(drift):
         return False
     if metric == "acc":
-        return drift > ACC_TOLERANCE
+        return bool(drift > ACC_TOLERANCE)
     present = values.dropna()
     tolerance = max(LOSS_TOLERANCE * (present.max() - present.min()), LOSS_FLOOR * abs(present.iloc[-1]))
-    return drift > tolerance
+    return bool(drift > tolerance)
 
 
 def not_converged(history: pd.DataFrame) -> bool:

@@ -37,7 +37,7 @@ from reports.tables import Summary
 BAND_ALPHA = 0.2
 COLUMN_WIDTH = 3.4
 """Inches: one column of a two-column paper."""
-PANEL_HEIGHT = 1.5
+PANEL_HEIGHT = 1.15
 PAPER_STYLE = {"font.size": 7, "axes.titlesize": 7, "legend.fontsize": 6, "lines.linewidth": 1.2,
                "lines.markersize": 3.5, "savefig.bbox": "tight", "pdf.fonttype": 42}
 LINE_STYLES = ["-", "--", "-.", ":"]
@@ -97,7 +97,7 @@ def curves_figure(histories: pd.DataFrame, trials: pd.DataFrame, title: str) -> 
         axes.set_ylabel(_unit_label(metric))
     for axes in all_axes[:-1]:
         axes.set_xlabel("")
-    _legend_on_top(figure, all_axes[0])
+    _legend_below(figure, all_axes[0])
     figure.suptitle(f"{title}\n{seeds_caption(trials)}" if title else seeds_caption(trials))
     return figure
 
@@ -136,7 +136,7 @@ def density_figure(trials: pd.DataFrame, title: str) -> Figure | None:
     axes.set_xlabel("density region (thirds of the k-NN distance ranking)")
     axes.set_ylabel("ACC (%)")
     axes.set_title(f"{title}\n{seeds_caption(trials)}" if title else seeds_caption(trials))
-    _legend_on_top(figure, axes)
+    _legend_below(figure, axes)
     return figure
 
 
@@ -230,9 +230,10 @@ def with_lines(trials: pd.DataFrame, line_keys: list[str]) -> pd.DataFrame:
 
 
 def _style(i: int) -> dict[str, Any]:
-    """Colour, dash pattern and marker of the ``i``-th line: all three differ between neighbours, so lines that
-    coincide stay distinguishable."""
-    return {"color": f"C{i}", "linestyle": LINE_STYLES[i % len(LINE_STYLES)], "marker": MARKERS[i % len(MARKERS)]}
+    """Colour, dash pattern and hollow marker of the ``i``-th line: all three differ between neighbours, so lines
+    that coincide stay distinguishable (one marker shape shows through the other)."""
+    return {"color": f"C{i}", "linestyle": LINE_STYLES[i % len(LINE_STYLES)], "marker": MARKERS[i % len(MARKERS)],
+            "markerfacecolor": "none"}
 
 
 def _has_signal(history: pd.DataFrame, metric: str) -> bool:
@@ -240,9 +241,9 @@ def _has_signal(history: pd.DataFrame, metric: str) -> bool:
     return metric in history and bool((history[metric].dropna() != 0).any())
 
 
-def _legend_on_top(figure: Figure, axes: Axes) -> None:
+def _legend_below(figure: Figure, axes: Axes) -> None:
     handles, labels = axes.get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4), frameon=False)
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
 
 
 def _arm_bands(axes: Axes, history: pd.DataFrame, trials: pd.DataFrame, metric: str) -> None:

@@ -90,7 +90,8 @@ def significance_table(tests: pd.DataFrame, summary: Summary, baseline_arm: str)
             f"Pairs are trials with the same seed; Δ mean = arm - {baseline_arm} (percent points for fraction "
             f"metrics) with its {CONFIDENCE:.0%} t-interval. Paired t-test when n ≥ {MIN_PAIRS_T}, Wilcoxon "
             f"signed-rank when n ≥ {MIN_PAIRS_WILCOXON}, else –. Holm's correction runs over all {n_t} t-tests "
-            f"and, separately, all {n_w} Wilcoxon tests of this table; adjusted p < {ALPHA} in bold."
+            + (f"and, separately, all {n_w} Wilcoxon tests " if n_w else "")
+            + f"of this table; adjusted p < {ALPHA} in bold."
         ],
     )
 
