@@ -233,10 +233,11 @@ def table_notes(summary: Summary) -> list[str]:
         f"{summary.expected_seeds}" + (f"; {', '.join(percent)} in percent." if percent else ".")
     ]
     if cells["best"].any():
-        blocks = " and ".join(key_label(k) for k in summary.block_keys) or "table"
+        names = list(dict.fromkeys(key_label(k) for k in [*summary.block_keys, *summary.column_keys]))
+        blocks = f"{', '.join(names)} and " if names else ""
         unranked = [metric_label(m) for m in summary.metrics if not is_ranked(m)]
         notes.append(
-            f"Bold: the best arm per {blocks} and metric; arms that tie at the shown precision are all bold, and "
+            f"Bold: the best arm per {blocks}metric; arms that tie at the shown precision are all bold, and "
             "none is when every arm ties" + (f"; {', '.join(unranked)} is not ranked." if unranked else ".")
         )
     if len(summary.reference):
