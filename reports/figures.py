@@ -214,7 +214,7 @@ def draw_figures(runs: SweepRuns, summary: Summary, out_dir: Path, baseline_arm:
     saved = []
     for stem, title, figure in figures:
         if figure is not None:
-            pdf, png = (out_dir / f"{stem}.{suffix}" for suffix in FORMATS)
+            pdf, png = (out_dir / f"{stem}.{extension}" for extension in FORMATS)
             figure.savefig(pdf)
             figure.savefig(png, dpi=PNG_DPI)
             saved.append(SavedFigure(title, png, pdf))
