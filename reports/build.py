@@ -23,6 +23,8 @@ from reports.tables import Summary, cells_csv, main_table, summarize
 
 ARTIFACT_PATH = "report"
 FIGURES_DIR = "figures"
+WIDE_LATEX = "page"
+"""Layout of the significance and paper tables, which have more columns than one paper column holds."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def build_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = main_table(summary)
-    files = _write_table(out_dir / "table", table)
+    files = _write_table(out_dir / "table", table, spec.latex)
     cells_csv(summary).to_csv(out_dir / "table.csv", index=False)
     trial_columns = [c for c in runs.trials.columns if c != "run_id"]
     runs.trials[["run_id", *trial_columns]].to_csv(out_dir / "trials.csv", index=False)
@@ -73,17 +75,17 @@ def build_report(
     tests = paired_tests(runs.finished, summary, spec.baseline_arm)
     significance = significance_table(tests, summary, spec.baseline_arm) if len(tests) else None
     if significance is not None:
-        files += _write_table(out_dir / "significance", significance)
+        files += _write_table(out_dir / "significance", significance, WIDE_LATEX)
         tests.to_csv(out_dir / "significance.csv", index=False)
         files.append(out_dir / "significance.csv")
     comparison = comparison_table(summary)
     if comparison is not None:
-        files += _write_table(out_dir / "paper", comparison)
+        files += _write_table(out_dir / "paper", comparison, WIDE_LATEX)
     shutil.rmtree(out_dir / FIGURES_DIR, ignore_errors=True)
     figures = draw_figures(runs, summary, out_dir / FIGURES_DIR, spec.baseline_arm)
     index = out_dir / "index.md"
     index.write_text(_index(runs, table, significance is not None, comparison is not None, figures, out_dir))
-    files += [index, *(f.path for f in figures)]
+    files += [index, *(path for f in figures for path in (f.path, f.pdf))]
     logged = _log_folder(runs, out_dir)
     return Report(out_dir, index, table, summary, files, logged)
 
@@ -100,11 +102,11 @@ def _report_spec(runs: SweepRuns, override: dict[str, Any]) -> ReportSpec:
         raise ReportError(message) from None
 
 
-def _write_table(stem: Path, table: TextTable) -> list[Path]:
-    """``<stem>.md`` and ``<stem>.tex`` of ``table``."""
+def _write_table(stem: Path, table: TextTable, layout: str) -> list[Path]:
+    """``<stem>.md`` and ``<stem>.tex`` (in LaTeX ``layout``) of ``table``."""
     markdown, latex = stem.with_suffix(".md"), stem.with_suffix(".tex")
     markdown.write_text(to_markdown(table))
-    latex.write_text(to_latex(table))
+    latex.write_text(to_latex(table, layout))
     return [markdown, latex]
 
 
@@ -145,7 +147,8 @@ def _index(
         lines += ["", "## Figures", ""]
         for figure in figures:
             relative = figure.path.relative_to(out_dir).as_posix()
-            lines += [f"### {figure.title}", "", f"![{figure.title}]({relative})", ""]
+            pdf = figure.pdf.relative_to(out_dir).as_posix()
+            lines += [f"### {figure.title}", "", f"![{figure.title}]({relative})", "", f"PDF: [{pdf}]({pdf})", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 import pandas as pd
 
 from reports.metrics import metric_label
+from reports.names import key_label
 from reports.paper import paper_tables
 from reports.render import TextTable
-from reports.tables import Summary, column_labels, find_cell, row_labels
+from reports.tables import Summary, block_starts, column_headers, column_values, find_cell, row_values, shown
 
 
 def comparison_table(summary: Summary) -> TextTable | None:
     """Ours, paper and Δ = ours - paper for each cell and metric; None when the spec names no paper table."""
     if summary.paper_table is None:
         return None
-    index, groups = row_labels(summary), column_labels(summary)
+    rows, groups = row_values(summary), column_values(summary)
     cells: list[list[str]] = []
-    for row in index:
+    for row in rows:
         texts = []
         for group in groups:
             for metric in summary.metrics:
@@ -28,9 +29,10 @@ def comparison_table(summary: Summary) -> TextTable | None:
     title = paper_tables()[summary.paper_table]["title"]
     return TextTable(
         title=f"{summary.sweep} vs the paper's {title}",
-        index_names=summary.row_keys,
-        index=index,
-        groups=[" / ".join(g) for g in groups] if summary.column_keys else [""],
+        label=f"{summary.sweep}-paper",
+        index_names=[key_label(k) for k in summary.row_keys],
+        index=[shown(summary, summary.row_keys, row) for row in rows],
+        groups=column_headers(summary) if summary.column_keys else [""],
         subcolumns=[f"{metric_label(m)} {part}" for m in summary.metrics for part in ("ours", "paper", "Δ")],
         cells=cells,
         bold=[[False] * len(texts) for texts in cells],
@@ -38,6 +40,7 @@ def comparison_table(summary: Summary) -> TextTable | None:
             f"Ours = mean over seeds; paper = {summary.paper_table} of paper_reference.yaml; Δ = ours - paper, "
             f"in percent points; {matched} of {len(summary.cells)} cells have a paper value (– where none)."
         ],
+        breaks=block_starts(summary, rows),
     )
 
 

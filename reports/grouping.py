@@ -49,21 +49,6 @@ def require_columns(runs: SweepRuns, keys: list[str]) -> None:
             )
 
 
-def arm_order(runs: SweepRuns, baseline_arm: str) -> list[str]:
-    """Arms in report order: the baseline arm, then the spec's ``arms`` in order, then any other arm."""
-    present = list(dict.fromkeys(runs.trials["arm"].dropna().astype(str)))
-    spec_arms = list(runs.spec.get("arms") or [])
-    ordered = [baseline_arm, *spec_arms, *sorted(present)]
-    return [arm for arm in dict.fromkeys(ordered) if arm in present]
-
-
-def sort_key(values: pd.Series, arms: list[str]) -> pd.Series:
-    """A sort key for a column of group labels: arms in ``arms`` order, numbers numerically, text alphabetically."""
-    if values.name == "arm":
-        return values.map(lambda a: arms.index(a) if a in arms else len(arms))
-    return values
-
-
 def label(value: Any) -> str:
     """A group value as shown in tables: ``0.1`` stays ``0.1``, ``2.0`` becomes ``2``, missing becomes ``–``."""
     if value is None or (isinstance(value, float) and pd.isna(value)):

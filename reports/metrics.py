@@ -3,7 +3,22 @@
 from __future__ import annotations
 
 FRACTION_METRICS = frozenset(
-    {"acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece", "pruned_frac", "pruned_acc", "mean_pruned_frac"}
+    {
+        "acc",
+        "nmi",
+        "ari",
+        "acc_high",
+        "acc_mid",
+        "acc_low",
+        "ece",
+        "pruned_frac",
+        "pruned_acc",
+        "mean_pruned_frac",
+        "reinclusion_frac",
+        "kmeans_acc",
+        "kmeans_nmi",
+        "kmeans_ari",
+    }
 )
 """Logged as fractions in [0, 1]; every table and figure shows them in percent."""
 
@@ -20,8 +35,14 @@ LOWER_IS_BETTER = frozenset(
     }
 )
 
-SUMMARY_METRICS = frozenset({"stop_epoch", "total_train_time_s"})
-"""Logged once at the end of a trial, not per epoch."""
+UNRANKED = frozenset({"pruned_frac", "mean_pruned_frac", "reinclusion_frac", "pruned_acc", "mean_abs_d2s"})
+"""Descriptions of what a trial did, with no better direction: never bolded as best."""
+
+REFERENCE_METRICS = {"acc": "kmeans_acc", "nmi": "kmeans_nmi", "ari": "kmeans_ari"}
+"""Metric -> the same metric of K-means on the pre-trained features, logged once per trial (the reference row)."""
+
+SUMMARY_METRICS = frozenset({"stop_epoch", "total_train_time_s", *REFERENCE_METRICS.values()})
+"""Logged once per trial, not per epoch."""
 
 _LABELS = {
     "acc": "ACC",
@@ -34,6 +55,10 @@ _LABELS = {
     "pruned_frac": "pruned",
     "mean_pruned_frac": "avg pruned",
     "pruned_acc": "pruned ACC",
+    "reinclusion_frac": "re-included",
+    "kmeans_acc": "K-means ACC",
+    "kmeans_nmi": "K-means NMI",
+    "kmeans_ari": "K-means ARI",
     "mean_abs_d2s": "mean |D2 S|",
     "train_time_s": "train time (s)",
     "total_train_time_s": "total train time (s)",
@@ -54,3 +79,8 @@ def to_display(metric: str, value: float) -> float:
 def higher_is_better(metric: str) -> bool:
     """Whether the best value of ``metric`` in a column is its maximum."""
     return metric not in LOWER_IS_BETTER
+
+
+def is_ranked(metric: str) -> bool:
+    """Whether a column of ``metric`` has a best value worth marking (ACC yes, pruned fraction no)."""
+    return metric not in UNRANKED

@@ -4,6 +4,9 @@ A paper cell is found for one of our cells when every attribute of the paper row
 (e.g. ``{method.name: cdc, arm: ours, dataset.name: cifar10}``) equals the cell's attribute: a row or column key
 or a param that is constant over the cell's trials. ``report.epoch`` matches the report's ``--epoch`` choice.
 Names compare case- and punctuation-insensitively (``+DACHI`` = ``dachi``, ``CIFAR-10`` = ``cifar10``).
+A paper row's ``dataset.name`` is keyed by the dataset's name, not its path: a cell whose ``dataset.name`` matches
+no paper cell (``arrays`` with a grid over ``dataset.root``) is matched by the names in its path, innermost first
+(``.../cnae9/data.csv`` is ``cnae9``).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from typing import Any
 import yaml
 
 from reports.errors import ReportError
+from reports.names import dataset_names
 
 REFERENCE_FILE = "paper_reference.yaml"
 EPOCH_ATTRIBUTE = "report.epoch"
+DATASET_NAME = "dataset.name"
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,9 @@ def lookup_paper_values(
     entries = paper_entries(table_id)
     values = []
     for attrs, metric in zip(cell_attrs, metrics, strict=True):
-        attrs = {**attrs, EPOCH_ATTRIBUTE: epoch}
-        entry = next((e for e in entries if _matches(e.match, attrs)), None)
+        candidates = [{**attrs, EPOCH_ATTRIBUTE: epoch, DATASET_NAME: name} for name in dataset_names(attrs)]
+        candidates = candidates or [{**attrs, EPOCH_ATTRIBUTE: epoch}]
+        entry = next((e for c in candidates for e in entries if _matches(e.match, c)), None)
         value = entry.values.get(metric) if entry else None
         values.append(math.nan if value is None else float(value))
     return values

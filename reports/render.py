@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from rich.table import Table
 
-MARKERS = {"†": r"$^{\dagger}$", "‡": r"$^{\ddagger}$"}
+MARKERS = {"†": r"$^{\dagger}$", "‡": r"$^{\ddagger}$", "§": r"$^{\S}$"}
 """Footnote markers used in cell text, with their LaTeX form."""
 
 _LATEX_SPECIALS = {
@@ -25,7 +25,18 @@ _LATEX_SPECIALS = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    " ± ": r"$\,\pm\,$",
     "±": r"$\pm$",
+    "<": r"$<$",
+    ">": r"$>$",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "α": r"$\alpha$",
+    "ε": r"$\varepsilon$",
+    "|": r"$|$",
+    "“": "``",
+    "”": "''",
+    "’": "'",
     "−": "-",
     "Δ": r"$\Delta$",
     "–": "--",
@@ -39,9 +50,12 @@ class TextTable:
     """A table with row labels, column groups (e.g. datasets) and sub-columns (e.g. metrics) per group.
 
     ``cells[i]`` has ``len(groups) * len(subcolumns)`` entries, group-major; ``bold`` has the same shape.
+    ``label`` names the table for cross-references (LaTeX ``\\label{tab:<label>}``); ``breaks`` are the indices of
+    the rows that start a new block (a rule above them in LaTeX).
     """
 
     title: str
+    label: str
     index_names: list[str]
     index: list[tuple[str, ...]]
     groups: list[str]
@@ -49,6 +63,7 @@ class TextTable:
     cells: list[list[str]]
     bold: list[list[bool]]
     notes: list[str] = field(default_factory=list)
+    breaks: list[int] = field(default_factory=list)
 
     def headers(self) -> list[str]:
         """One flat header per data column: ``"<group> <subcolumn>"`` (or just the sub-column if one group)."""
@@ -75,14 +90,22 @@ def to_markdown(table: TextTable) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def to_latex(table: TextTable) -> str:
-    """A booktabs ``table`` fragment: grouped header with cmidrules, best cells in ``\\textbf``, notes below."""
+def to_latex(table: TextTable, layout: str = "column") -> str:
+    """A booktabs table: grouped header with cmidrules, best cells in ``\\textbf``, a rule between blocks, the
+    notes below and ``\\label{tab:<label>}``. ``layout`` (``ReportSpec.latex``): ``column`` a one-column
+    ``table``, ``page`` a ``table*`` across a two-column page. Either way a tabular wider than the line is scaled
+    down to ``\\linewidth`` (graphicx's ``\\resizebox``), so it never overflows; a narrower one keeps its size."""
     n_index, n_sub = len(table.index_names), len(table.subcolumns)
     grouped = not (len(table.groups) == 1 and not table.groups[0])
+    environment = "table*" if layout == "page" else "table"
     lines = [
-        r"\begin{table}[t]",
+        rf"\begin{{{environment}}}[t]",
         r"\centering",
+        r"\small",
+        r"\setlength{\tabcolsep}{4pt}",
         rf"\caption{{{latex_escape(table.title)}}}",
+        rf"\label{{tab:{latex_label(table.label)}}}",
+        r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
         rf"\begin{{tabular}}{{{'l' * n_index}{'r' * n_sub * len(table.groups)}}}",
         r"\toprule",
     ]
@@ -96,14 +119,22 @@ def to_latex(table: TextTable) -> str:
     subheaders = table.subcolumns * len(table.groups)
     lines.append(" & ".join(latex_escape(h) for h in [*table.index_names, *subheaders]) + r" \\")
     lines.append(r"\midrule")
-    for labels, cells, bold in zip(table.index, table.cells, table.bold, strict=True):
+    for i, (labels, cells, bold) in enumerate(zip(table.index, table.cells, table.bold, strict=True)):
+        if i in table.breaks:
+            lines.append(r"\midrule")
         shown = [rf"\textbf{{{latex_escape(c)}}}" if b else latex_escape(c) for c, b in zip(cells, bold, strict=True)]
         lines.append(" & ".join([*(latex_escape(x) for x in labels), *shown]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\bottomrule", r"\end{tabular}}"]
     if table.notes:
-        lines.append(r"\par\smallskip\footnotesize " + r" \\ ".join(latex_escape(n) for n in table.notes))
-    lines.append(r"\end{table}")
+        notes = r" \\ ".join(latex_escape(n) for n in table.notes)
+        lines.append(rf"\par\smallskip{{\raggedright\footnotesize {notes}\par}}")
+    lines.append(rf"\end{{{environment}}}")
     return "\n".join(lines) + "\n"
+
+
+def latex_label(name: str) -> str:
+    """``name`` as a ``\\label`` key: letters, digits, ``-``, ``:`` and ``.`` (``paper/table3`` -> ``paper-table3``)."""
+    return re.sub(r"[^A-Za-z0-9:.-]+", "-", name).strip("-")
 
 
 def to_rich(table: TextTable) -> Table:

@@ -22,6 +22,7 @@ from mlflow.entities import Run
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 
+from reports.convergence import not_converged
 from reports.errors import ReportError
 from reports.metrics import SUMMARY_METRICS
 
@@ -30,7 +31,9 @@ EPOCH_CHOICES: tuple[str, ...] = ("last", "best", "early_stop")
 EXPERIMENT_PREFIX = "dcsweep/"
 TAG_PREFIX = "dcsweep."
 FINISHED, FAILED = "FINISHED", "FAILED"
-TRIAL_COLUMNS = ["run_id", "status", "trial_name", "trial_key", "arm", "seed", "error", "selected_epoch"]
+TRIAL_COLUMNS = [
+    "run_id", "status", "trial_name", "trial_key", "arm", "seed", "error", "selected_epoch", "not_converged"
+]
 _TAG_COLUMNS = ("trial_name", "trial_key", "arm", "seed", "error")
 _PARAMS_FROM_TAGS = ("arm", "seed")
 
@@ -40,7 +43,8 @@ class SweepRuns:
     """A sweep's trials as read from MLflow.
 
     Attributes:
-        trials: one row per trial: ``TRIAL_COLUMNS``, then the params (dotted keys, numbers parsed), then the
+        trials: one row per trial: ``TRIAL_COLUMNS`` (``not_converged`` as ``convergence.not_converged`` judges
+            the whole logged history), then the params (dotted keys, numbers parsed), then the
             metrics at the chosen epoch (fractions as logged) plus ``mean_pruned_frac`` (mean over epochs up to it).
         histories: one row per (``run_id``, ``epoch``) of every trial, a column per per-epoch metric.
         param_columns: the param columns of ``trials``, in order.
@@ -201,6 +205,7 @@ def _trial_row(run: Run, histories: pd.DataFrame, epoch: EpochChoice) -> dict[st
     row: dict[str, Any] = {"run_id": run.info.run_id, "status": run.info.status}
     row.update({name: tags.get(TAG_PREFIX + name) for name in _TAG_COLUMNS})
     row["selected_epoch"] = selected
+    row["not_converged"] = bool(not history.empty and not_converged(history))
     row.update({f"param:{k}": v for k, v in run.data.params.items() if k not in _PARAMS_FROM_TAGS})
     row.update(_metrics_at(history, selected))
     row.update(summary)

@@ -15,6 +15,7 @@ class ReportSpec(BaseModel):
         columns: [dataset.name]
         metrics: [acc, nmi, ari]
         paper_table: table3
+        latex: page      # a table* across a two-column page; default column
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -25,3 +26,5 @@ class ReportSpec(BaseModel):
     epoch: Literal["last", "best", "early_stop"] = "last"
     paper_table: str | None = None
     baseline_arm: str = "baseline"
+    latex: Literal["column", "page"] = "column"
+    """LaTeX layout: a one-column ``table`` or a ``table*`` across the page; both shrink a tabular that is too wide."""

@@ -18,11 +18,14 @@ from mlflow.entities import Metric, Param
 from reports.runs import SweepRuns, load_sweep
 
 EPOCHS = 4
+NONIMAGE_ROOTS = ["/data/tabular/semeion/data.csv", "/data/tabular/cnae9/data.csv"]
 ARMS = {
     "baseline": {"init.strategy": "prototype", "selection.strategy": "none"},
     "+DACHI": {"init.strategy": "dachi", "selection.strategy": "none"},
     "ours": {"init.strategy": "dachi", "selection.strategy": "dss"},
 }
+SPEC_ARM_ORDER = ["baseline", "ours", "+DACHI"]
+"""The ablation spec lists its arms in neither alphabetical nor trial-name order; reports keep this order."""
 
 
 @dataclass
@@ -37,6 +40,7 @@ class SyntheticTrial:
     running: bool = False
     stop_epoch: int | None = None
     grid_point: str = ""
+    once: dict[str, float] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -55,7 +59,7 @@ def write_sweep(client: MlflowClient, sweep: str, trials: list[SyntheticTrial], 
     )
     spec_path = tmp / f"{sweep}-spec" / "spec.yaml"
     spec_path.parent.mkdir(parents=True)
-    spec_path.write_text(yaml.safe_dump(spec))
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     client.log_artifact(parent.info.run_id, str(spec_path))
     for trial in trials:
         tags = {
@@ -79,6 +83,7 @@ def write_sweep(client: MlflowClient, sweep: str, trials: list[SyntheticTrial], 
         metrics += [Metric("epoch", float(epoch), 1000 + epoch, epoch) for epoch in range(1, EPOCHS + 1)]
         if trial.stop_epoch is not None:
             metrics.append(Metric("stop_epoch", float(trial.stop_epoch), 5000, EPOCHS))
+        metrics += [Metric(key, value, 500, 0) for key, value in trial.once.items()]
         client.log_batch(
             run.info.run_id,
             metrics=metrics,
@@ -89,10 +94,15 @@ def write_sweep(client: MlflowClient, sweep: str, trials: list[SyntheticTrial], 
     return parent.info.run_id
 
 
-def random_history(rng: np.random.Generator, level: float, epochs: int = EPOCHS) -> dict[str, list[float]]:
-    """Plausible per-epoch metrics around accuracy ``level`` (fractions), drawn from ``rng``."""
+def random_history(
+    rng: np.random.Generator, level: float, epochs: int = EPOCHS, pruning: bool = True
+) -> dict[str, list[float]]:
+    """Plausible per-epoch metrics of a converged trial around accuracy ``level`` (fractions), drawn from ``rng``:
+    each series sits at one level per trial (spread between seeds) with a little per-epoch noise, and the loss
+    has levelled off. ``pruning=False`` logs zero pruned and re-included fractions, as an arm without DSS does."""
     def series(center: float, spread: float) -> list[float]:
-        return list(np.clip(center + spread * rng.standard_normal(epochs), 0.0, 1.0))
+        trial_level = center + spread * rng.standard_normal()
+        return list(np.clip(trial_level + 0.001 * rng.standard_normal(epochs), 0.0, 1.0))
 
     return {
         "acc": series(level, 0.02),
@@ -101,10 +111,11 @@ def random_history(rng: np.random.Generator, level: float, epochs: int = EPOCHS)
         "acc_high": series(level + 0.05, 0.02),
         "acc_mid": series(level, 0.02),
         "acc_low": series(level - 0.1, 0.02),
-        "pruned_frac": [0.0, 0.0, 0.0] + series(0.2, 0.05)[: epochs - 3],
+        "pruned_frac": ([0.0, 0.0, 0.0] + series(0.2, 0.05)[: epochs - 3]) if pruning else [0.0] * epochs,
+        "reinclusion_frac": ([0.0, 0.0, 0.0] + series(0.5, 0.1)[: epochs - 3]) if pruning else [0.0] * epochs,
         "mean_abs_d2s": list(0.2 * np.exp(-np.arange(epochs)) + 0.01 * rng.random(epochs)),
         "train_time_s": series(0.5, 0.05),
-        "loss": list(2.0 - 0.1 * np.arange(epochs) + 0.05 * rng.random(epochs)),
+        "loss": list(1.5 + 0.5 * np.exp(-4.0 * np.arange(epochs)) + 0.001 * rng.random(epochs)),
     }
 
 
@@ -129,10 +140,48 @@ def _ablation_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
         params = {"method.name": method, "dataset.name": dataset, "init.alpha": 2.0, "init.k": 10,
                   "selection.epsilon": 0.1, **overrides}
         level = 0.8 + 0.03 * list(ARMS).index(arm) + (0.05 if method == "cdc" else 0.0)
-        trial = SyntheticTrial(params, arm, seed, random_history(rng, level), stop_epoch=3)
+        history = random_history(rng, level, pruning=overrides["selection.strategy"] == "dss")
+        trial = SyntheticTrial(params, arm, seed, history, stop_epoch=3, once=kmeans_reference(dataset, seed))
         if (method, dataset, arm, seed) == ("cdc", "cifar10", "ours", 4):
             trial.failed = "training diverged: NaN loss at epoch 2 of cdc"
             trial.history = {k: v[:2] for k, v in trial.history.items()}
+        trials.append(trial)
+    return trials
+
+
+def kmeans_reference(dataset: str, seed: int) -> dict[str, float]:
+    """K-means on the pre-trained features, logged once per trial: the same for every method and arm of a seed."""
+    level = 0.7 + (0.05 if dataset == "stl10" else 0.0) + 0.01 * seed
+    return {"kmeans_acc": level, "kmeans_nmi": level - 0.1, "kmeans_ari": level - 0.2}
+
+
+def scripted_curve(start: float, end: float, epochs: int = 10) -> list[float]:
+    """A straight line from ``start`` to ``end`` over ``epochs`` (flat when they are equal)."""
+    return list(np.linspace(start, end, epochs))
+
+
+def _convergence_trials() -> list[SyntheticTrial]:
+    """scan on digits x three seeds: ``flat`` (ACC and loss level), ``rising`` (ACC still climbing 2 points per
+    epoch) and ``falling_loss`` (no ACC logged, loss still falling); nothing is pruned."""
+    params = {"method.name": "scan", "dataset.name": "digits", "selection.strategy": "none"}
+    curves = {
+        "flat": {"acc": scripted_curve(0.8, 0.8), "loss": scripted_curve(-9.0, -9.0)},
+        "rising": {"acc": scripted_curve(0.6, 0.78), "loss": scripted_curve(-9.0, -9.0)},
+        "falling_loss": {"loss": scripted_curve(-5.0, -9.0)},
+    }
+    return [
+        SyntheticTrial(params, arm, seed, {**history, "pruned_frac": [0.0] * 10})
+        for arm, history in curves.items()
+        for seed in range(3)
+    ]
+
+
+def _nonimage_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
+    """scan on two ``arrays`` datasets given by path (a grid over ``dataset.root``) x two arms x three seeds."""
+    trials = []
+    for root, arm, seed in itertools.product(NONIMAGE_ROOTS, ["baseline", "ours"], range(3)):
+        params = {"method.name": "scan", "dataset.name": "arrays", "dataset.root": root}
+        trial = SyntheticTrial(params, arm, seed, random_history(rng, 0.5), grid_point=f"/{Path(root).parent.name}")
         trials.append(trial)
     return trials
 
@@ -160,13 +209,15 @@ def _resumed_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
 
 @pytest.fixture(scope="session")
 def synthetic_store(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStore:
-    """A workdir whose ``mlflow.db`` holds the sweeps ``ablation``, ``sensitivity``, ``allfailed`` and ``resumed``."""
+    """A workdir whose ``mlflow.db`` holds the sweeps ``ablation``, ``sensitivity``, ``allfailed``, ``resumed``,
+    ``convergence`` and ``nonimage``."""
     workdir = tmp_path_factory.mktemp("workdir")
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     rng = np.random.default_rng(0)
     ablation = _ablation_trials(rng)
-    spec = {"name": "ablation", "seeds": list(range(5)), "arms": ARMS,
+    spec = {"name": "ablation", "seeds": list(range(5)), "grid": {"method.name": ["scan", "cdc"]},
+            "arms": {arm: ARMS[arm] for arm in SPEC_ARM_ORDER},
             "report": {"rows": ["method.name", "arm"], "columns": ["dataset.name"], "paper_table": "table3"}}
     parent = write_sweep(client, "ablation", ablation, spec, workdir)
     sensitivity = _sensitivity_trials(rng)
@@ -176,6 +227,12 @@ def synthetic_store(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStore:
     write_sweep(client, "allfailed", failing, {"name": "allfailed", "seeds": [0, 1]}, workdir)
     resumed = _resumed_trials(rng)
     write_sweep(client, "resumed", resumed, {"name": "resumed", "seeds": [0, 1]}, workdir)
+    convergence = _convergence_trials()
+    write_sweep(client, "convergence", convergence, {"name": "convergence", "seeds": [0, 1, 2],
+                                                     "report": {"rows": ["arm"], "baseline_arm": "flat"}}, workdir)
+    nonimage_spec = {"name": "nonimage", "seeds": [0, 1, 2], "grid": {"dataset.root": NONIMAGE_ROOTS},
+                     "report": {"rows": ["arm"], "columns": ["dataset.root"], "paper_table": "table12"}}
+    write_sweep(client, "nonimage", _nonimage_trials(rng), nonimage_spec, workdir)
     return SyntheticStore(workdir, uri, ablation, sensitivity, parent, resumed)
 
 

@@ -66,7 +66,7 @@ def test_cli_prints_the_table_and_exits_2_on_an_unknown_sweep(synthetic_store, c
 
     main(["report", "sensitivity", "--workdir", str(synthetic_store.workdir)])
     out = capsys.readouterr().out
-    assert "sensitivity: mean ± std (n) over seeds" in out
+    assert "sensitivity: mean ± std over 2 seeds" in out
     assert str(default_out_dir(synthetic_store.workdir, "sensitivity") / "index.md") in out
     with pytest.raises(SystemExit) as exit_info:
         main(["report", "nope", "--workdir", str(synthetic_store.workdir)])

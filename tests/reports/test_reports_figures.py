@@ -19,7 +19,7 @@ from reports.figures import (
 from reports.schema import ReportSpec
 from reports.tables import summarize
 
-ARMS = ["baseline", "+DACHI", "ours"]
+ARMS = ["baseline", "ours", "+DACHI"]
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +34,31 @@ def _bands(axes) -> list[PolyCollection]:
     return [c for c in axes.collections if isinstance(c, PolyCollection)]
 
 
-def test_curves_have_one_line_and_band_per_arm_on_each_axis(cdc_cifar10):
+def test_curves_have_one_styled_line_and_band_per_arm_on_each_axis(cdc_cifar10):
     runs, panel = cdc_cifar10
-    figure = curves_figure(runs.histories, panel, "cdc / cifar10")
-    assert len(figure.axes) == 3
+    figure = curves_figure(runs.histories, panel, "CDC on CIFAR-10")
+    assert [axes.get_ylabel() for axes in figure.axes] == ["ACC (%)", "pruned (%)", "re-included (%)",
+                                                           "epoch time (s)"]
     for axes in figure.axes:
-        assert [line.get_label() for line in axes.get_lines()] == ARMS
+        lines = axes.get_lines()
+        assert [line.get_label() for line in lines] == ARMS
         assert len(_bands(axes)) == len(ARMS)
-        assert axes.get_xlabel() == "epoch" and axes.get_ylabel()
+        for attribute in ("get_color", "get_linestyle", "get_marker"):  # identical curves stay visible
+            assert len({getattr(line, attribute)() for line in lines}) == len(ARMS)
+    assert figure.axes[-1].get_xlabel() == "epoch"
     assert [t.get_text() for t in figure.legends[0].get_texts()] == ARMS
+    assert figure.get_suptitle() == "CDC on CIFAR-10\nmean ± std over 4-5 seeds"
+    assert figure.get_figwidth() == pytest.approx(3.4)
+
+
+def test_all_zero_and_unlogged_panels_are_left_out(loaded):
+    runs = loaded("convergence")
+    panel = with_lines(runs.finished, ["arm"])
+    assert (runs.histories["pruned_frac"] == 0).all()
+    figure = curves_figure(runs.histories, panel, "SCAN on Digits")
+    assert [axes.get_ylabel() for axes in figure.axes] == ["ACC (%)"]
+    assert "mean ± std over 3 seeds" in figure.get_suptitle()
+    assert d2s_figure(runs.histories, panel, "t") is None
 
 
 def test_curve_means_equal_the_per_epoch_mean_over_seeds(synthetic_store, cdc_cifar10):
@@ -80,16 +96,19 @@ def test_tradeoff_and_sensitivity_drawn_only_when_the_param_varies(loaded, cdc_c
     assert len(tradeoff.get_lines()) >= 2 and tradeoff.get_legend() is not None
     assert tradeoff.get_xlabel().startswith("average pruned fraction") and tradeoff.get_ylabel() == "ACC (%)"
     alpha = sensitivity_figure(sweep, "init.alpha", ["selection.epsilon", "init.alpha"], "t").axes[0]
-    assert [line.get_label() for line in alpha.get_lines()] == ["epsilon=0.05", "epsilon=0.1", "epsilon=0.2"]
+    assert [line.get_label() for line in alpha.get_lines()] == ["ε=0.05", "ε=0.1", "ε=0.2"]
     assert len(_bands(alpha)) == 3
     assert "alpha" in alpha.get_xlabel()
 
 
-def test_draw_figures_writes_pngs_of_what_the_sweep_supports(loaded, tmp_path):
+def test_draw_figures_writes_pdf_and_png_one_column_wide(loaded, tmp_path):
     runs = loaded("sensitivity")
     saved = draw_figures(runs, summarize(runs, ReportSpec()), tmp_path, "baseline")
     names = sorted(f.path.name for f in saved)
-    assert names == sorted(["alpha_sensitivity.png", "curves_cdc-cifar10.png", "d2s_cdc-cifar10.png",
-                            "density_cdc-cifar10.png", "epsilon_tradeoff.png"])
+    assert names == sorted(["alpha_sensitivity.png", "curves_CDC-on-CIFAR-10.png", "d2s_CDC-on-CIFAR-10.png",
+                            "density_CDC-on-CIFAR-10.png", "epsilon_tradeoff.png"])
     for figure in saved:
         assert figure.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert figure.pdf.read_bytes()[:5] == b"%PDF-" and figure.pdf.stem == figure.path.stem
+        width_px = int.from_bytes(figure.path.read_bytes()[16:20], "big")
+        assert 3.0 <= width_px / 300 <= 3.5  # inches at 300 dpi, after the tight bounding box

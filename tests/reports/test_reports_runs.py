@@ -54,7 +54,7 @@ def test_histories_hold_every_epoch_of_every_trial(synthetic_store, loaded):
 
 
 def test_unknown_sweep_names_the_known_ones(synthetic_store):
-    message = r"no sweep named 'nope' in .*; known sweeps: ablation, allfailed, resumed, sensitivity"
+    message = r"no sweep named 'nope' in .*; known sweeps: ablation, allfailed, convergence, nonimage, resumed, sensitivity"
     with pytest.raises(ReportError, match=message):
         load_sweep("nope", synthetic_store.tracking_uri)
 

@@ -9,8 +9,9 @@ from scipy import stats
 
 from reports.render import to_markdown
 from reports.schema import ReportSpec
-from reports.significance import paired_tests, significance_table
-from reports.tables import main_table, summarize
+from reports.convergence import still_moving
+from reports.significance import holm, paired_tests, significance_table
+from reports.tables import best_in_blocks, main_table, summarize
 
 METRICS = ["acc", "nmi", "ari"]
 
@@ -43,14 +44,26 @@ def test_means_stds_and_n_equal_pandas(synthetic_store, ablation_summary):
         assert cells.loc[key, "n"] == row["count"]
 
 
-def test_best_per_column_is_the_column_maximum(synthetic_store, ablation_summary):
+def test_bold_is_the_best_arm_per_method_block_and_metric(synthetic_store, ablation_summary):
     _, summary = ablation_summary
     expected = _expected_cells(synthetic_store.ablation).reset_index()
-    winners = expected.loc[expected.groupby(["dataset.name", "metric"])["mean"].idxmax()]
+    expected["shown"] = expected["mean"].round(1)
+    best = expected.groupby(["method.name", "dataset.name", "metric"])["shown"].transform("max")
+    winners = expected[expected["shown"] == best]
     bold = summary.cells[summary.cells["best"]]
     got = set(zip(bold["method.name"], bold["arm"], bold["dataset.name"], bold["metric"], strict=True))
     want = set(zip(winners["method.name"], winners["arm"], winners["dataset.name"], winners["metric"], strict=True))
     assert got == want
+    assert set(bold["method.name"]) == {"cdc", "scan"}
+
+
+def test_ties_at_the_shown_precision_are_all_bold_and_an_all_tie_block_has_none():
+    cells = pd.DataFrame({
+        "method.name": ["a", "a", "a", "b", "b", "c", "c"],
+        "metric": ["acc", "acc", "acc", "acc", "acc", "pruned_frac", "pruned_frac"],
+        "mean": [80.04, 79.96, 70.0, 0.0, 0.0, 10.0, 0.0],
+    })
+    assert best_in_blocks(cells, ["method.name"]).tolist() == [True, True, False, False, False, False, False]
 
 
 def test_short_cell_is_marked_and_failed_trial_is_in_the_footnote(synthetic_store, ablation_summary):
@@ -62,7 +75,7 @@ def test_short_cell_is_marked_and_failed_trial_is_in_the_footnote(synthetic_stor
     }
     assert (short["n"] == 4).all() and (short["n_failed"] == 1).all()
     markdown = to_markdown(main_table(summary))
-    row = next(line for line in markdown.splitlines() if line.startswith("| cdc | ours |"))
+    row = next(line for line in markdown.splitlines() if line.startswith("| CDC | ours |"))
     assert "(4)†‡" in row
     footnote = next(line for line in markdown.splitlines() if line.startswith("‡"))
     assert f"1 of {len(synthetic_store.ablation)} trials did not finish" in footnote
@@ -83,7 +96,7 @@ def _last_by_seed(trials, cell: tuple[str, str, str], metric: str) -> dict[int, 
             if (t.params["method.name"], t.params["dataset.name"], t.arm) == cell}
 
 
-def test_paired_p_values_equal_scipy(synthetic_store, ablation_summary):
+def test_paired_p_values_and_intervals_equal_scipy(synthetic_store, ablation_summary):
     runs, summary = ablation_summary
     tests = paired_tests(runs.finished, summary, "baseline").set_index(["method.name", "dataset.name", "arm", "metric"])
     finished = [t for t in synthetic_store.ablation if not t.failed]
@@ -92,22 +105,125 @@ def test_paired_p_values_equal_scipy(synthetic_store, ablation_summary):
         base = _last_by_seed(finished, (method, dataset, "baseline"), metric)
         seeds = sorted(set(ours) & set(base))
         a, b = np.array([ours[s] for s in seeds]), np.array([base[s] for s in seeds])
-        assert row["n"] == len(seeds)
+        assert row["n"] == len(seeds) >= 4
         assert row["mean_diff"] == pytest.approx(np.mean(a - b))
         assert row["p_ttest"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
-        if len(seeds) >= 5:
-            assert row["p_wilcoxon"] == pytest.approx(stats.wilcoxon(a, b).pvalue)
-        else:
-            assert np.isnan(row["p_wilcoxon"])
+        low, high = stats.t.interval(0.95, len(seeds) - 1, loc=np.mean(a - b), scale=stats.sem(a - b))
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+        assert np.isnan(row["p_wilcoxon"])  # n < 6: the exact two-sided test cannot reach 0.05
     assert len(tests) == 2 * 2 * 2 * len(METRICS)  # methods x datasets x non-baseline arms x metrics
     assert tests.loc[("cdc", "cifar10", "ours", "acc"), "n"] == 4
 
 
-def test_significance_table_bolds_p_below_005(ablation_summary):
+def _holm_by_loop(p_values: list[float]) -> list[float]:
+    """Holm's adjustment written out: the i-th smallest p times (m - i), running maximum, capped at 1."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def test_holm_adjustment_equals_the_written_out_procedure(ablation_summary):
+    runs, summary = ablation_summary
+    tests = paired_tests(runs.finished, summary, "baseline")
+    assert tests["p_ttest_holm"].tolist() == pytest.approx(_holm_by_loop(tests["p_ttest"].tolist()))
+    with_gaps = pd.Series([0.01, np.nan, 0.04, 0.03])
+    np.testing.assert_allclose(holm(with_gaps), [0.03, np.nan, 0.06, 0.06])
+
+
+def test_no_test_at_two_seeds(loaded):
+    runs = loaded("ablation")
+    two_seeds = runs.finished[runs.finished["seed"] < 2]
+    summary = summarize(runs, ReportSpec(**runs.spec["report"]))
+    tests = paired_tests(two_seeds, summary, "baseline")
+    assert (tests["n"] == 2).all()
+    assert tests[["p_ttest", "p_ttest_holm", "ci_low", "ci_high", "p_wilcoxon"]].isna().all().all()
+    assert tests["mean_diff"].notna().all()
+    table = significance_table(tests, summary, "baseline")
+    assert not any(map(any, table.bold))
+    assert "n ≥ 3" in table.notes[0]
+
+
+def test_significance_table_bolds_holm_adjusted_p_below_005(ablation_summary):
     runs, summary = ablation_summary
     tests = paired_tests(runs.finished, summary, "baseline")
     table = significance_table(tests, summary, "baseline")
-    assert [flags[2] for flags in table.bold] == (tests["p_ttest"] < 0.05).tolist()
+    assert [flags[3] for flags in table.bold] == (tests["p_ttest_holm"] < 0.05).tolist()
+    assert not any(flags[2] for flags in table.bold)
+    assert "Holm" in table.title and "all 24 t-tests" in table.notes[0]
+
+
+def test_rows_come_in_the_spec_order_with_display_names(ablation_summary):
+    _, summary = ablation_summary
+    table = main_table(summary)
+    assert table.index_names == ["Method", "Arm"]
+    assert table.groups == ["CIFAR-10", "STL-10"]
+    arms = ["baseline", "ours", "+DACHI"]  # the spec's order, neither alphabetical nor by trial name
+    assert table.index == [("K-means", ""), *(("SCAN", a) for a in arms), *(("CDC", a) for a in arms)]
+    assert table.breaks == [1, 4]
+    tests = paired_tests(ablation_summary[0].finished, summary, "baseline")
+    assert list(dict.fromkeys(tests["method.name"])) == ["scan", "cdc"]
+    assert list(dict.fromkeys(tests["arm"])) == ["ours", "+DACHI"]
+
+
+def test_kmeans_reference_row_is_the_mean_over_seeds(synthetic_store, ablation_summary):
+    _, summary = ablation_summary
+    table = main_table(summary)
+    for dataset, group in [("cifar10", 0), ("stl10", 1)]:
+        for j, metric in enumerate(METRICS):
+            per_seed = {t.seed: 100 * t.once[f"kmeans_{metric}"] for t in synthetic_store.ablation
+                        if t.params["dataset.name"] == dataset}
+            values = list(per_seed.values())
+            text = table.cells[0][group * len(METRICS) + j]
+            assert text == f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
+    assert not any(table.bold[0])
+    assert any(note.startswith("K-means: K-means on the pre-trained features") for note in table.notes)
+
+
+def test_a_still_moving_trial_is_marked_not_converged(loaded):
+    runs = loaded("convergence")
+    assert runs.trials.groupby("arm")["not_converged"].all().to_dict() == {
+        "falling_loss": True, "flat": False, "rising": True
+    }
+    summary = summarize(runs, ReportSpec(**runs.spec["report"]))
+    acc = summary.cells[summary.cells["metric"] == "acc"].set_index("arm")
+    assert acc.loc["rising", "n_not_converged"] == 3 and acc.loc["flat", "n_not_converged"] == 0
+    markdown = to_markdown(main_table(summary))
+    rows = {line.split("|")[1].strip(): line for line in markdown.splitlines() if line.startswith("| ")}
+    assert "§" in rows["rising"] and "§" not in rows["flat"]
+    assert any(line.startswith("§ not converged") for line in markdown.splitlines())
+
+
+def scripted_curve(start: float, end: float, epochs: int = 10) -> list[float]:
+    return list(np.linspace(start, end, epochs))
+
+
+@pytest.mark.parametrize(
+    ("curve", "metric", "moving"),
+    [
+        (scripted_curve(0.6, 0.78), "acc", True),  # +2 points per epoch
+        (scripted_curve(0.8, 0.8), "acc", False),
+        (list(0.8 + 0.004 * np.random.default_rng(0).standard_normal(10)), "acc", False),  # noise, no trend
+        (scripted_curve(-5.0, -9.0), "loss", True),
+        (scripted_curve(-9.21, -9.21), "loss", False),  # SCAN's loss stuck at uniform outputs
+        (list(-9.0 - 4.0 * np.exp(-np.arange(10.0))), "loss", False),  # levelled off after 3 epochs
+    ],
+)
+def test_still_moving_on_scripted_curves(curve, metric, moving):
+    assert still_moving(pd.Series(curve, index=range(1, len(curve) + 1)), metric) is moving
+
+
+def test_a_grid_over_paths_gets_short_headers_and_paper_values_by_dataset_name(loaded):
+    runs = loaded("nonimage")
+    summary = summarize(runs, ReportSpec(**runs.spec["report"]))
+    table = main_table(summary)
+    assert table.index_names == ["Arm"] and table.groups == ["semeion", "cnae9"]  # the grid's order
+    paper = summary.cells.set_index(["arm", "dataset.root", "metric"])["paper"]
+    assert paper.loc[("baseline", "/data/tabular/cnae9/data.csv", "acc")] == 55.9
+    assert paper.loc[("ours", "/data/tabular/semeion/data.csv", "ari")] == 40.8
+    assert paper.notna().all()
 
 
 def test_a_varying_grid_param_splits_the_rows(synthetic_store, loaded):
