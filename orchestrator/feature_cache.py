@@ -1,31 +1,46 @@
-"""Filling the feature cache on the driver once per (dataset, encoder) before any trial starts."""
+"""Filling the feature cache on the driver once per (dataset, encoder) before any trial starts, and checking there
+that each dataset's training views keep what the encoder sees (``trainables.view_sanity``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 
 from orchestrator.plan import PlannedTrial
 from trainables.config import parse_trial_config
 
 
-def prefill_feature_cache(trials: Iterable[PlannedTrial]) -> int:
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def prefill_feature_cache(trials: Iterable[PlannedTrial], warn: Callable[[str], None] = _to_stderr) -> int:
     """Extract and cache the pre-trained features of each distinct (dataset, encoder, cache folder).
 
-    Trials then find them in the content-addressed cache instead of extracting them once each.
-    Returns the number of distinct feature sets prepared.
+    Trials then find them in the content-addressed cache instead of extracting them once each. On each distinct
+    (dataset, encoder weights) the view sanity check runs; each view that fails it is reported to ``warn`` in one
+    line, and its trials still run. Returns the number of distinct feature sets prepared.
 
     Raises:
         DataError, CheckpointError: the dataset or the encoder checkpoint cannot be read.
     """
     from trainables.models.encoders import encoder_cache_key
     from trainables.trial import pretrained_features
+    from trainables.view_sanity import check_views
 
     prepared: set[tuple[str, str, str]] = set()
+    checked: set[tuple[str, str]] = set()
     for trial in trials:
         config = parse_trial_config(trial.config)
         weights = encoder_cache_key(config.encoder, config.train.seed)
         identity = (config.dataset.model_dump_json(), weights, str(config.cache_dir))
-        if identity not in prepared:
-            pretrained_features(config)
-            prepared.add(identity)
+        if identity in prepared:
+            continue
+        dataset, encoder, features = pretrained_features(config)
+        prepared.add(identity)
+        if identity[:2] not in checked:
+            checked.add(identity[:2])
+            for result in check_views(encoder, dataset, features, config.train.seed):
+                if not result.healthy:
+                    warn(result.warning())
     return len(prepared)

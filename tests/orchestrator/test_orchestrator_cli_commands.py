@@ -12,8 +12,8 @@ from orchestrator.cli import main
 def test_validate_lists_every_trial_of_the_quickstart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["validate", "quickstart", "--workdir", str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "quickstart: valid, 24 trials"
-    assert len(lines) == 25 and "  cdc/ours/seed2" in lines
+    assert lines[0] == "quickstart: valid, 30 trials"
+    assert len(lines) == 31 and "  cdc/ours/seed2" in lines
 
 
 @pytest.mark.parametrize("argv", [["ui"], ["status", "nothing"], ["resume", "nothing"]])

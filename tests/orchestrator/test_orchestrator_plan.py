@@ -106,9 +106,9 @@ def test_the_shipped_specs_cover_the_paper() -> None:
     assert expected <= set(shipped_spec_names())
 
 
-def test_quickstart_is_scan_and_cdc_times_four_arms_times_three_seeds(tmp_path: Path) -> None:
+def test_quickstart_is_scan_and_cdc_times_five_arms_times_three_seeds(tmp_path: Path) -> None:
     trials = plan_trials(load_spec("quickstart", tmp_path), tmp_path)
     assert {(t.config["method.name"], t.arm, t.seed) for t in trials} == set(
-        itertools.product(["scan", "cdc"], ["baseline", "+DACHI", "+DSS", "ours"], [0, 1, 2])
+        itertools.product(["scan", "cdc"], ["baseline", "prototype", "+DACHI", "+DSS", "ours"], [0, 1, 2])
     )
     assert {t.config["encoder.checkpoint"] for t in trials} == {f"{tmp_path.resolve()}/encoders/digits_small_cnn.ckpt"}

@@ -1,9 +1,10 @@
-"""Strong augmentation of SCAN (baselines.md): 4 of 14 image operations, then Cutout.
+"""Strong augmentation of SCAN (baselines.md): random draws of 14 image operations, then Cutout.
 
 Every operation is a pure function ``op(image, level)`` of a PIL image and a level in [-1, 1]: the
-magnitude is ``|level|`` mapped linearly onto the operation's range and the sign is the sign of
-``level``. ``RandomOps`` draws the operations and their levels (uniform in [-1, 1], i.e. a uniform
-magnitude with a random sign) from torch's global RNG, so ``torch.manual_seed`` makes it repeatable.
+strength is ``|level|`` mapped linearly onto the operation's range (level 0 leaves the image nearly
+as it is) and the sign is the sign of ``level``. ``RandomOps`` draws the operations and their levels
+(uniform in [-magnitude, magnitude]) from torch's global RNG, so ``torch.manual_seed`` makes it
+repeatable; how many operations and how strong is the view policy's choice (``views.ImageViewParams``).
 """
 
 from __future__ import annotations
@@ -62,12 +63,14 @@ def _rotate(image: Image.Image, level: float) -> Image.Image:
 
 
 def _solarize(image: Image.Image, level: float) -> Image.Image:
-    return ImageOps.solarize(image, threshold=min(255, int(256 * abs(level))))
+    """Invert the pixels above 256 (1 - |level|): none at level 0, all at |level| 1."""
+    return ImageOps.solarize(image, threshold=min(255, int(256 * (1 - abs(level)))))
 
 
 def _posterize(image: Image.Image, level: float) -> Image.Image:
+    """Keep 8 bits at level 0, down to 4 at |level| 1."""
     low, high = POSTERIZE_BITS
-    return ImageOps.posterize(image, min(high, low + int(abs(level) * (high - low + 1))))
+    return ImageOps.posterize(image, max(low, high - int(abs(level) * (high - low + 1))))
 
 
 def _shear_x(image: Image.Image, level: float) -> Image.Image:
@@ -105,16 +108,17 @@ STRONG_OPS: dict[str, Operation] = {
 
 
 class RandomOps:
-    """Apply ``num_ops`` operations drawn with replacement from ``STRONG_OPS``, each at a level
-    uniform in [-1, 1], to a PIL image."""
+    """Apply ``num_ops`` operations drawn with replacement from ``STRONG_OPS`` less ``excluded``, each at a
+    level uniform in [-magnitude, magnitude], to a PIL image."""
 
-    def __init__(self, num_ops: int = 4) -> None:
+    def __init__(self, num_ops: int, magnitude: float = 1.0, excluded: tuple[str, ...] = ()) -> None:
         self.num_ops = num_ops
-        self.ops: list[Operation] = list(STRONG_OPS.values())
+        self.magnitude = magnitude
+        self.ops: list[Operation] = [op for name, op in STRONG_OPS.items() if name not in excluded]
 
     def __call__(self, image: Image.Image) -> Image.Image:
         indices = torch.randint(len(self.ops), (self.num_ops,)).tolist()
-        levels = (torch.rand(self.num_ops) * 2 - 1).tolist()
+        levels = ((torch.rand(self.num_ops) * 2 - 1) * self.magnitude).tolist()
         for index, level in zip(indices, levels):
             image = self.ops[index](image, level)
         return image
@@ -141,5 +145,5 @@ CUTOUT_SIDE = {32: 16, 96: 32, 224: 75}
 
 
 def cutout_side(image_size: int) -> int:
-    """Largest Cutout side L for an image size: 16/32/75 for 32/96/224 px, else half the size."""
+    """SCAN's largest Cutout side L for an image size: 16/32/75 for 32/96/224 px, else half the size."""
     return CUTOUT_SIDE.get(image_size, max(1, image_size // 2))

@@ -27,7 +27,7 @@ class ClusteringDataset(Dataset):
 
     Attributes: ``name``; ``targets`` int64 [N]; ``num_classes``; ``is_image``; ``num_channels``
     (0 for vectors); ``image_size`` (None for vectors); ``input_dim`` (C*H*W for images, D for
-    vectors); ``views`` the view names each item carries.
+    vectors); ``views`` the view names each item carries; ``view_policy`` the dataset's registered policy.
     """
 
     def __init__(
@@ -51,6 +51,7 @@ class ClusteringDataset(Dataset):
             self.num_channels * settings.image_size**2 if source.is_image else source.input_dim
         )
         self._settings = settings
+        self.view_policy = settings.policy
         self._identity = identity
         self.views = tuple(views)
         self._transforms = build_views(self.views, self.is_image, settings)
@@ -167,9 +168,9 @@ def build_dataset(config: DatasetConfig, views: tuple[str, ...] = ("val",)) -> C
     source, image_size = _sized_source(loaded, spec, config.image_size)
     if source.is_image:
         mean, std = spec.normalisation(source.num_channels)
-        settings = ViewSettings(image_size=image_size, mean=mean, std=std)
+        settings = ViewSettings(image_size=image_size, mean=mean, std=std, policy=spec.views)
     else:
-        settings = ViewSettings(image_size=None)
+        settings = ViewSettings(image_size=None, policy=spec.views, feature_std=source.vectors.std(dim=0))
     identity = {
         "name": spec.name,
         "root": root,

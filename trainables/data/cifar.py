@@ -15,6 +15,7 @@ import numpy as np
 from trainables.data.files import locate_folder, require_file, require_folder
 from trainables.data.sources import ImageArraySource
 from trainables.data.spec import DatasetSpec, LoadedData, LoadRequest, register_dataset
+from trainables.data.views import ViewPolicy
 from trainables.errors import DataError
 
 CIFAR_SIDE = 32
@@ -115,6 +116,7 @@ register_dataset(
         std=(0.2023, 0.1994, 0.2010),
         download=_download_cifar10,
         is_present=_present(CIFAR10_FOLDER, CIFAR10_FILES),
+        views=ViewPolicy(mirror=True, full_strength_from=CIFAR_SIDE),
     )
 )
 register_dataset(
@@ -126,5 +128,6 @@ register_dataset(
         std=(0.2673, 0.2564, 0.2762),
         download=_download_cifar100,
         is_present=_present(CIFAR100_FOLDER, CIFAR100_FILES),
+        views=ViewPolicy(mirror=True, full_strength_from=CIFAR_SIDE),
     )
 )

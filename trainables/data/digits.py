@@ -7,6 +7,7 @@ from sklearn.datasets import load_digits
 
 from trainables.data.sources import ImageArraySource
 from trainables.data.spec import DatasetSpec, LoadedData, LoadRequest, register_dataset
+from trainables.data.views import ViewPolicy
 
 DIGITS_MAX_VALUE = 16
 
@@ -24,5 +25,6 @@ register_dataset(
         load=load_sklearn_digits,
         layout="nothing (it ships with scikit-learn)",
         needs_root=False,
+        views=ViewPolicy(mirror=False),
     )
 )

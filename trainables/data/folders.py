@@ -22,6 +22,7 @@ from trainables.data.spec import (
     LoadRequest,
     register_dataset,
 )
+from trainables.data.views import ViewPolicy
 from trainables.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
@@ -161,7 +162,11 @@ def load_tiny_imagenet(request: LoadRequest) -> LoadedData:
     return LoadedData(ImagePathSource(paths, TINY_SIDE), labels, num_classes=len(wnids))
 
 
-register_dataset(DatasetSpec(name="coil20", load=load_coil20, layout=COIL20_LAYOUT))
+# COIL-20 turns each object through 360 degrees on a turntable, so a mirrored view looks like the same object
+# from another angle and like no other object.
+register_dataset(
+    DatasetSpec(name="coil20", load=load_coil20, layout=COIL20_LAYOUT, views=ViewPolicy(mirror=True))
+)
 register_dataset(
     DatasetSpec(
         name="image_folder", load=load_image_folder, layout=IMAGE_FOLDER_LAYOUT, options=("channels",)
@@ -178,6 +183,7 @@ def _register_imagenet_subset(name: str, wnid_file: str) -> None:
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
             val_resize_ratio=IMAGENET_VAL_RESIZE,
+            views=ViewPolicy(mirror=True),
         )
     )
 
@@ -191,5 +197,6 @@ register_dataset(
         layout=TINY_LAYOUT,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
+        views=ViewPolicy(mirror=True),
     )
 )

@@ -9,6 +9,7 @@ import numpy as np
 
 from trainables.data.sources import ImageArraySource
 from trainables.data.spec import DatasetSpec, LoadedData, LoadRequest, register_dataset
+from trainables.data.views import ViewPolicy
 from trainables.errors import DataError
 
 MNIST_SPLITS = (
@@ -96,5 +97,6 @@ register_dataset(
         std=(0.3081,),
         download=_download,
         is_present=_present,
+        views=ViewPolicy(mirror=False),
     )
 )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from trainables.data.sources import SampleSource
+from trainables.data.views import ViewPolicy
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -50,7 +51,7 @@ class DatasetSpec:
     ``val_resize_ratio`` is the resize-then-centre-crop ratio of the val view (256/224 for ImageNet
     subsets); ``download`` fetches the files into the root with torchvision, where it can, and
     ``is_present`` says whether they are already there; ``options`` names the keys the loader reads
-    from ``dataset.options``.
+    from ``dataset.options``; ``views`` is what its training views may do and keep the class.
     """
 
     name: str
@@ -63,6 +64,7 @@ class DatasetSpec:
     download: Callable[[Path], None] | None = None
     is_present: Callable[[Path], bool] | None = None
     options: tuple[str, ...] = ()
+    views: ViewPolicy = ViewPolicy()
 
     def normalisation(self, num_channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel (mean, std); the compute-free default is 0.5 for every channel."""

@@ -9,6 +9,7 @@ import numpy as np
 from trainables.data.files import locate_folder, require_file, require_folder
 from trainables.data.sources import ImageArraySource
 from trainables.data.spec import DatasetSpec, LoadedData, LoadRequest, register_dataset
+from trainables.data.views import ViewPolicy
 from trainables.errors import DataError
 
 STL_SIDE = 96
@@ -77,5 +78,6 @@ register_dataset(
         std=(0.247, 0.243, 0.261),
         download=_download,
         is_present=_present,
+        views=ViewPolicy(mirror=True),
     )
 )

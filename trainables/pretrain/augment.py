@@ -2,7 +2,7 @@
 
 Works on a val-view batch [B, C, H, W]: pixels are first mapped back to [0, 1] with the per-channel range of the
 dataset (the val view is an affine per-channel normalisation), augmented per sample, and mapped back. Random
-resized crop + horizontal flip (not below 32 px by default) are one batched affine resampling; colour jitter
+resized crop + horizontal flip (where the dataset's view policy mirrors) are one batched affine resampling; colour jitter
 (brightness, contrast, saturation; hue is left out), random grayscale (colour images only) and Gaussian blur
 (images of at least 32 px, sigma scaled by size / 224) follow with MoCo-v2's probabilities.
 """
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from trainables.data.views import SMALL_IMAGE, ViewPolicy
 
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -34,20 +36,21 @@ class AugmentConfig:
 
     @classmethod
     def for_image_size(cls, size: int, channels: int, flip: bool | None = None) -> AugmentConfig:
-        """MoCo-v2 defaults for 224 px, scaled: gentler crops below 32 px, blur scaled by size/224 and
-        dropped below 32 px, no grayscale on single-channel images.
+        """MoCo-v2 defaults for 224 px, scaled: gentler crops below SMALL_IMAGE px, blur scaled by size/224 and
+        dropped below SMALL_IMAGE px, no grayscale on single-channel images.
 
-        ``flip=None`` mirrors images of at least 32 px only: images below that are glyphs such as digits, whose
-        mirror image is often another class (K-means ACC on pre-trained digits features: 80% with, 90% without).
+        ``flip``: the dataset's ``ViewPolicy.mirrors(size)``; None mirrors as a policy for unknown data does (images
+        of at least SMALL_IMAGE px only: smaller ones are often glyphs such as digits, whose mirror image is often
+        another class; K-means ACC on pre-trained digits features: 80% with, 90% without).
         """
         scale = size / 224
         kernel = max(3, int(23 * scale) | 1)
-        flip = size >= 32 if flip is None else flip
+        small = size < SMALL_IMAGE
         return cls(
-            crop_scale=(0.2, 1.0) if size >= 32 else (0.5, 1.0),
-            flip_prob=0.5 if flip else 0.0,
+            crop_scale=(0.5, 1.0) if small else (0.2, 1.0),
+            flip_prob=0.5 if ViewPolicy(mirror=flip).mirrors(size) else 0.0,
             grayscale_prob=0.2 if channels == 3 else 0.0,
-            blur_prob=0.5 if size >= 32 else 0.0,
+            blur_prob=0.0 if small else 0.5,
             blur_sigma=(0.1 * scale, 2.0 * scale),
             blur_kernel=kernel,
         )

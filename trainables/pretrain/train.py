@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader
@@ -25,13 +26,16 @@ from trainables.models.encoders import InputShape, build_encoder
 from trainables.pretrain.augment import AugmentConfig, BatchAugment
 from trainables.pretrain.moco import MoCo
 
+if TYPE_CHECKING:
+    from trainables.data.base import ClusteringDataset
+
 EpochCallback = Callable[[int, float], None]
 
 
 @dataclass(frozen=True)
 class PretrainOptions:
     """MoCo-v2 hyper-parameters; ``lr`` is SGD's rate per 256 images, cosine-decayed to zero; ``augment=None``
-    uses ``AugmentConfig.for_image_size`` with ``flip`` (None: only images of at least 32 px)."""
+    uses ``AugmentConfig.for_image_size`` with ``flip`` (None: as the dataset's view policy mirrors)."""
 
     batch_size: int = 256
     lr: float = 0.06
@@ -56,8 +60,8 @@ class PretrainResult:
     seconds: float = 0.0
 
 
-def load_val_images(dataset_config: DatasetConfig) -> tuple[torch.Tensor, InputShape, str]:
-    """All val-view images [N, C, H, W] of the dataset, its input shape and its name.
+def load_val_images(dataset_config: DatasetConfig) -> tuple[torch.Tensor, InputShape, ClusteringDataset]:
+    """All val-view images [N, C, H, W] of the dataset, its input shape and the dataset.
 
     Raises:
         ConfigError: the dataset holds vectors, not images.
@@ -69,7 +73,7 @@ def load_val_images(dataset_config: DatasetConfig) -> tuple[torch.Tensor, InputS
         raise ConfigError(f"dataset {dataset.name!r} holds vectors; MoCo pre-training needs an image dataset")
     loader = DataLoader(dataset, batch_size=512, shuffle=False)
     images = torch.cat([views["val"] for views, _, _ in loader])
-    return images, InputShape.of(dataset), dataset.name
+    return images, InputShape.of(dataset), dataset
 
 
 def _check(arch: str, epochs: int, options: PretrainOptions) -> None:
@@ -126,9 +130,10 @@ def pretrain(
     options = options or PretrainOptions()
     _check(arch, epochs, options)
     device = resolve_device(options.device)
-    images, shape, dataset_name = load_val_images(dataset_config)
+    images, shape, dataset = load_val_images(dataset_config)
     if len(images) < 8:
         raise ConfigError(f"the dataset has {len(images)} images; MoCo pre-training needs at least 8")
+    flip = dataset.view_policy.mirrors(shape.image_size) if options.flip is None else options.flip
     seed_everything(options.seed)
     backbone = build_encoder(EncoderConfig(arch=arch, stem=options.stem), shape)
     model = MoCo(
@@ -142,7 +147,7 @@ def pretrain(
     steps_per_epoch = len(images) // batch_size
     optimiser, schedule = _optimiser(model, options, batch_size, epochs * steps_per_epoch)
     augment = BatchAugment(
-        options.augment or AugmentConfig.for_image_size(shape.image_size, shape.channels, options.flip),
+        options.augment or AugmentConfig.for_image_size(shape.image_size, shape.channels, flip),
         low=images.amin(dim=(0, 2, 3)),
         high=images.amax(dim=(0, 2, 3)),
     )
@@ -170,7 +175,7 @@ def pretrain(
         "arch": arch,
         "stem": options.stem,
         "method": "mocov2",
-        "dataset": dataset_name,
+        "dataset": dataset.name,
         "image_size": shape.image_size,
         "num_channels": shape.channels,
         "epochs": epochs,

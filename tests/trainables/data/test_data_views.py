@@ -8,7 +8,9 @@ import torch
 from PIL import Image
 
 from trainables.data.augment import STRONG_OPS, Cutout, RandomOps, cutout_side
-from trainables.data.views import ViewSettings, build_views
+from trainables.data import DATASETS
+from trainables.data.views import FULL, GLYPH, SMALL, ViewPolicy, ViewSettings, build_views
+from trainables.pretrain.augment import AugmentConfig
 
 RGB = ViewSettings(image_size=32, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
 GRAY = ViewSettings(image_size=8, mean=(0.5,), std=(0.5,))
@@ -81,8 +83,8 @@ def test_rotation_and_translation_scale_with_level() -> None:
     assert (shifted[:, -2:] == 128).all()
 
 
-@pytest.mark.parametrize("level, bits", [(0.0, 4), (0.19, 4), (0.21, 5), (-0.99, 8), (1.0, 8)])
-def test_posterize_keeps_4_to_8_bits(level: float, bits: int) -> None:
+@pytest.mark.parametrize("level, bits", [(0.0, 8), (0.19, 8), (0.21, 7), (-0.99, 4), (1.0, 4)])
+def test_posterize_keeps_8_down_to_4_bits(level: float, bits: int) -> None:
     values = np.arange(256, dtype=np.uint8).reshape(16, 16)
     out = np.asarray(STRONG_OPS["posterize"](Image.fromarray(values), level))
     np.testing.assert_array_equal(out, values & np.uint8((0xFF << (8 - bits)) & 0xFF))
@@ -145,3 +147,43 @@ def test_vector_views_add_noise_and_drop_features(view: str, noise: float, drop:
 def test_vector_val_view_is_identity() -> None:
     vector = torch.randn(7)
     assert torch.equal(build_views(("val",), False, ViewSettings(None))["val"](vector), vector)
+
+
+def test_vector_noise_is_relative_to_each_feature_std() -> None:
+    feature_std = torch.tensor([0.0, 1.0, 10.0])
+    settings = ViewSettings(None, policy=ViewPolicy(), feature_std=feature_std)
+    transform = build_views(("weak",), is_image=False, settings=settings)["weak"]
+    torch.manual_seed(6)
+    out = torch.stack([transform(torch.ones(3)) for _ in range(20000)])
+    kept = out != 0
+    assert (out[:, 0][kept[:, 0]] == 1).all()  # a constant feature takes no noise
+    for column, std in ((1, 1.0), (2, 10.0)):
+        assert abs(out[:, column][kept[:, column]].std().item() - 0.1 * std) < 0.02 * std
+
+
+@pytest.mark.parametrize(
+    "name, size, flip, strength",
+    [("digits", 8, False, GLYPH), ("mnist", 28, False, GLYPH), ("coil20", 32, True, SMALL), ("coil20", 128, True, FULL),
+     ("cifar10", 32, True, FULL), ("stl10", 96, True, FULL), ("image_folder", 16, False, GLYPH),
+     ("image_folder", 48, True, SMALL)],
+)
+def test_registered_policies(name: str, size: int, flip: bool, strength) -> None:
+    policy = DATASETS.get(name).views
+    params = policy.for_image(size)
+    assert params.flip is flip and policy.strength(size) is strength
+    assert (params.crop_scale, params.strong_ops, params.strong_magnitude) == (
+        strength.crop_scale, strength.strong_ops, strength.strong_magnitude
+    )
+    assert AugmentConfig.for_image_size(size, 1, policy.mirrors(size)).flip_prob == (0.5 if flip else 0.0)
+
+
+def test_views_never_mirror_where_the_policy_forbids_it() -> None:
+    array = np.zeros((8, 8), dtype=np.uint8)
+    array[:, :4] = 255  # a bright left half: a mirror would move it right
+    image = Image.fromarray(array)
+    for mirror, mirrored_share in ((False, 0.0), (True, 0.5)):
+        settings = ViewSettings(8, mean=(0.5,), std=(0.5,), policy=ViewPolicy(mirror=mirror))
+        weak = build_views(("weak",), True, settings)["weak"]  # the strong view starts with the same crop and flip
+        torch.manual_seed(7)
+        mirrored = [(lambda c: c[:4].mean() < c[4:].mean())(weak(image)[0].mean(dim=0)) for _ in range(400)]
+        assert abs(np.mean(mirrored) - mirrored_share) < 0.07

@@ -1,0 +1,54 @@
+"""The registered view policies keep the class on real data: K-means ACC on weak-view features of a MoCo-v2
+pre-trained small_cnn stays >= 0.9x, and on strong-view features >= 0.75x, its ACC on val-view features.
+
+About 30 s of CPU for both datasets (most of it COIL-20's pre-training).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from trainables.config import DatasetConfig, EncoderConfig
+from trainables.data import build_dataset
+from trainables.metrics import cluster_accuracy
+from trainables.models.encoders import build_encoder
+from trainables.pretrain.train import PretrainOptions, pretrain
+from trainables.view_sanity import cluster_labels, view_features
+
+WEAK_RATIO = 0.9
+STRONG_RATIO = 0.75
+PRETRAIN_EPOCHS = 6  # a short MoCo-v2 run in small batches; enough steps for crop invariance (4 epochs is not)
+
+SMALL_BATCHES = PretrainOptions(device="cpu", batch_size=64, queue_size=1024)
+
+
+@pytest.fixture(params=["digits", "coil20"])
+def dataset_and_pretraining(request: pytest.FixtureRequest) -> tuple[DatasetConfig, PretrainOptions]:
+    """Digits, and COIL-20 at 32 px (from the ``coil20_root`` fixture), which needs a higher rate in 6 epochs."""
+    if request.param == "digits":
+        return DatasetConfig(name="digits"), SMALL_BATCHES
+    root = request.getfixturevalue("coil20_root")
+    return DatasetConfig(name="coil20", root=root, image_size=32), replace(SMALL_BATCHES, lr=0.24)
+
+
+def test_views_keep_kmeans_accuracy(
+    dataset_and_pretraining: tuple[DatasetConfig, PretrainOptions], tmp_path: Path
+) -> None:
+    config, options = dataset_and_pretraining
+    torch.set_num_threads(1)
+    checkpoint = tmp_path / "encoder.ckpt"
+    pretrain(config, "small_cnn", PRETRAIN_EPOCHS, checkpoint, options)
+    dataset = build_dataset(config)
+    encoder = build_encoder(EncoderConfig(arch="small_cnn", checkpoint=checkpoint), dataset)
+    targets = np.asarray(dataset.targets)
+    acc = {}
+    for view in ("val", "weak", "strong"):
+        labels = cluster_labels(view_features(encoder, dataset, view, 0), dataset.num_classes, 0)
+        acc[view] = cluster_accuracy(targets, labels)
+    assert acc["weak"] >= WEAK_RATIO * acc["val"], acc
+    assert acc["strong"] >= STRONG_RATIO * acc["val"], acc
