@@ -7,6 +7,7 @@ the search multi-objective and the Pareto front is returned.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,9 @@ def prepare_study(workspace: Workspace, study_name: str, search: SearchSpec) -> 
     study = optuna.create_study(
         study_name=study_name, storage=study_storage(workspace), directions=directions, load_if_exists=True
     )
-    study.set_metric_names(list(search.metrics))
+    with warnings.catch_warnings():  # set_metric_names is marked experimental since Optuna 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(search.metrics))
     return study
 
 

@@ -1,0 +1,85 @@
+"""CLI manners: --version, `dcsweep list`, status in spec order and percent, run names that carry the dataset."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.commands.status import status_rows
+from orchestrator.plan import PlannedTrial, with_dataset_names
+
+
+def run(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+    return 0
+
+
+def test_version_prints_the_installed_distribution_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"dcsweep {metadata.version('dcsweep')}"
+
+
+def _registry_names(what: str) -> list[str]:
+    from trainables.data import DATASETS
+    from trainables.methods import METHODS
+    from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
+
+    return {
+        "methods": METHODS.names(), "datasets": DATASETS.names(),
+        "strategies": [f"init.strategy: {n}" for n in INIT_STRATEGIES.names()]
+        + [f"selection.strategy: {n}" for n in SELECTION_STRATEGIES.names()],
+    }[what]
+
+
+@pytest.mark.parametrize("what", ["methods", "datasets", "strategies"])
+def test_list_prints_each_registered_name(what: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["list", what]) == 0
+    assert capsys.readouterr().out.splitlines() == _registry_names(what)
+
+
+def test_list_specs_prints_every_shipped_spec_file_except_fragments(capsys: pytest.CaptureFixture[str]) -> None:
+    import search_spaces
+
+    root = Path(search_spaces.__file__).parent
+    expected = sorted(
+        str(path.relative_to(root).with_suffix("")) for path in root.rglob("*.yaml") if not path.name.startswith("_")
+    )
+    assert run(["list", "specs"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == expected and "quickstart" in printed
+
+
+def test_list_of_an_unknown_kind_exits_2_naming_the_allowed_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["list", "nonsense"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == "error: cannot list 'nonsense'; choose one of: specs, methods, datasets, strategies"
+
+
+def test_status_rows_follow_the_spec_order_in_percent() -> None:
+    runs = [
+        {"name": "scan/+DACHI/seed0", "status": "FINISHED", "epoch": 8, "acc": 0.8125, "pruned_frac": None, "error": None},
+        {"name": "scan/search-x/seed0", "status": "RUNNING", "epoch": 2, "acc": None, "pruned_frac": 0.3, "error": None},
+        {"name": "scan/baseline/seed0", "status": "FAILED", "epoch": 3, "acc": 0.5, "pruned_frac": 0.0, "error": "E"},
+    ]
+    rows = status_rows(runs, ["scan/baseline/seed0", "scan/+DACHI/seed0"])
+    assert [row["trial"] for row in rows] == ["scan/baseline/seed0", "scan/+DACHI/seed0", "scan/search-x/seed0"]
+    assert [row["acc_pct"] for row in rows] == [50.0, 81.25, None]
+    assert [row["pruned_pct"] for row in rows] == [0.0, None, 30.0]
+
+
+def _planned(name: str, dataset: str) -> PlannedTrial:
+    return PlannedTrial(name=name, arm="ours", seed=0, key=name, config={"dataset.name": dataset, "train.seed": 0})
+
+
+def test_run_names_carry_the_dataset_only_when_a_sweep_has_several() -> None:
+    one = [_planned("cdc/ours/seed0", "digits"), _planned("cdc/ours/x=1/seed0", "digits")]
+    assert with_dataset_names(one) == one
+    several = [_planned("cdc/ours/variant=0/seed0", "digits"), _planned("cdc/ours/coil20/seed0", "coil20")]
+    assert [trial.name for trial in with_dataset_names(several)] == ["cdc/ours/variant=0/digits/seed0", "cdc/ours/coil20/seed0"]
