@@ -6,6 +6,8 @@ registries are imported inside the command that needs them, so ``dcsweep --help`
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from orchestrator.version import package_version
@@ -32,3 +34,6 @@ def main_options(
     ),
 ) -> None:
     """Deep-clustering sweeps (DACHI + DSS) on Ray Tune, tracked in MLflow, searched with Optuna."""
+    # Ray reads this when it is first imported (inside a command): forwarded worker lines are then written at once,
+    # into the sweep's log file, instead of being held back and printed as a digest after the live view closed.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")

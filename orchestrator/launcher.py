@@ -106,22 +106,23 @@ def run_sweep(
 ) -> SweepOutcome:
     """Validate the spec, open the sweep in MLflow, prefill the feature cache and run the pending trials on Ray."""
     spec, trials = prepare_sweep(ref, workspace, local=address is None)
-    if prefill:  # before anything is written: an unreadable dataset or checkpoint stops here
-        from orchestrator.feature_cache import prefill_feature_cache
+    with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+        if prefill:  # before anything is written: an unreadable dataset or checkpoint stops here
+            from orchestrator.feature_cache import prefill_feature_cache
 
-        prefill_feature_cache(trials)
-    context = tracking.open_sweep(
-        workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(), dump_yaml(spec.model_dump(mode="json"))
-    )
-    finished = tracking.finished_trial_keys(context)
-    pending = [trial for trial in trials if trial.key not in finished]
-    if not pending:
-        tracking.close_sweep(context, status="FINISHED")
-        return SweepOutcome(launched=0, skipped=len(trials), errored=0)
-    progress = sweep_progress(workspace, spec.name, len(trials), len(trials) - len(pending), len(pending))
-    connect_ray(workspace, address)
-    tuner = _grid_tuner(spec, pending, context, workspace, body, progress)
-    with progress:
+            prefill_feature_cache(trials)
+        context = tracking.open_sweep(
+            workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
+            dump_yaml(spec.model_dump(mode="json")),
+        )
+        finished = tracking.finished_trial_keys(context)
+        pending = [trial for trial in trials if trial.key not in finished]
+        if not pending:
+            tracking.close_sweep(context, status="FINISHED")
+            return SweepOutcome(launched=0, skipped=len(trials), errored=0)
+        progress.show(sweep_header(workspace, spec.name, len(trials), len(trials) - len(pending), len(pending)))
+        connect_ray(workspace, address)
+        tuner = _grid_tuner(spec, pending, context, workspace, body, progress)
         errored, unfinished = _fit(tuner, context)
     return SweepOutcome(len(pending), len(trials) - len(pending), errored, unfinished)
 
@@ -142,15 +143,16 @@ def resume_sweep(
             f"with `dcsweep run`"
         )
     spec = parse_spec(load_yaml(tracking.read_sweep_spec(context), source="spec.yaml"), workspace.workdir)
-    context = tracking.open_sweep(
-        workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(), dump_yaml(spec.model_dump(mode="json"))
-    )
-    progress = sweep_progress(workspace, spec.name)
-    connect_ray(workspace, address)
-    trainable = build_trainable(context, spec.resources.cpu, spec.resources.gpu, body)
-    tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
-    _show_progress(tuner, progress)
-    with progress:
+    with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+        context = tracking.open_sweep(
+            workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
+            dump_yaml(spec.model_dump(mode="json")),
+        )
+        progress.show(sweep_header(workspace, spec.name))
+        connect_ray(workspace, address)
+        trainable = build_trainable(context, spec.resources.cpu, spec.resources.gpu, body)
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        _show_progress(tuner, progress)
         errored, unfinished = _fit(tuner, context)
     return SweepOutcome(len(tuner.get_results()), 0, errored, unfinished)
 
@@ -170,12 +172,11 @@ def run_config(spec: SweepSpec, workspace: Workspace, context: tracking.SweepCon
     )
 
 
-def sweep_progress(
+def sweep_header(
     workspace: Workspace, sweep: str, planned: int | None = None, skipped: int | None = None, to_run: int | None = None
-) -> SweepProgress:
-    """The live view of a launch (counts are None for a resumed sweep, which learns them from Ray)."""
-    header = SweepHeader(sweep, planned, skipped, to_run, workspace.tracking_uri, workspace.workdir)
-    return SweepProgress(header, log_path(workspace.workdir, sweep))
+) -> SweepHeader:
+    """The live view's header (counts are None for a resumed sweep, which learns them from Ray)."""
+    return SweepHeader(sweep, planned, skipped, to_run, workspace.tracking_uri, workspace.workdir)
 
 
 def _show_progress(tuner: Any, progress: SweepProgress) -> None:

@@ -23,6 +23,7 @@ from orchestrator.trainable import resolve_trial
 
 EPOCHS_KEY = "train.epochs"
 REFRESH_PER_S = 2
+QUIETED_LOGGERS = ("ray", "optuna", "mlflow", "alembic")  # with the root logger: their terminal handlers write to the log file instead
 
 
 def log_path(workdir: Path, sweep: str) -> Path:
@@ -31,40 +32,46 @@ def log_path(workdir: Path, sweep: str) -> Path:
 
 
 class SweepProgress(tune.Callback):
-    """A Tune callback that shows the sweep; use it as a context manager around ``Tuner.fit()``.
+    """A Tune callback that shows the sweep. Use it as a context manager around the whole launch: from the moment
+    it is entered, output goes to ``log_file``; ``show(header)`` then prints the header and starts the view.
 
     Args:
-        header: the sweep's name, counts and locations, printed once when the view opens.
-        log_file: where Ray's output goes while the view is open.
+        log_file: where MLflow's, Ray's and Optuna's output goes while the view is open.
         console: where the view is drawn (default: this process's stdout); plain lines unless it is a terminal.
     """
 
-    def __init__(self, header: SweepHeader, log_file: Path, console: Console | None = None) -> None:
-        self.board = SweepBoard(header)
+    def __init__(self, log_file: Path, console: Console | None = None) -> None:
+        self.board: SweepBoard | None = None
         self._log_file = log_file
         self._console = console
         self._stack = contextlib.ExitStack()
         self._live: Live | None = None
 
     def __enter__(self) -> SweepProgress:
-        console = self._console or Console(file=sys.stdout)
-        self._console = console
-        for line in self.board.header.lines():
-            console.print(line, highlight=False, soft_wrap=True)
-        console.print(f"Ray and worker output: {self._log_file}", highlight=False, soft_wrap=True)
+        self._console = self._console or Console(file=sys.stdout)
+        self._console.print(
+            f"preparing the sweep (feature cache, MLflow, Ray); their output goes to {self._log_file}",
+            highlight=False, soft_wrap=True,
+        )
         self._stack.enter_context(chatter_to_file(self._log_file))
-        if console.is_terminal:
+        return self
+
+    def show(self, header: SweepHeader) -> None:
+        """Print the header and start the view (redrawn in place on a terminal)."""
+        self.board = SweepBoard(header)
+        for line in header.lines():
+            self._console.print(line, highlight=False, soft_wrap=True)
+        if self._console.is_terminal:
             self._live = Live(
-                get_renderable=self.board.renderable, console=console, refresh_per_second=REFRESH_PER_S,
+                get_renderable=self.board.renderable, console=self._console, refresh_per_second=REFRESH_PER_S,
                 redirect_stdout=False, redirect_stderr=False,
             )
             self._stack.enter_context(self._live)
-        return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self._stack.close()
         self._live = None
-        if self._console is not None:
+        if self.board is not None:
             for line in self.board.summary_lines():
                 self._console.print(line, highlight=False, soft_wrap=True)
 
@@ -91,18 +98,19 @@ class SweepProgress(tune.Callback):
 
     def _finished(self, trial: Any, failed: bool) -> None:
         row = self.board.finish(trial.trial_id, failed)
-        if self._live is None and self._console is not None:
+        if self._live is None:
             line = self.board.finished_line(row, resolve_trial(trial.config).name, failed)
             self._console.print(line, highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager
 def chatter_to_file(path: Path) -> Iterator[TextIO]:
-    """Send this process's stdout, stderr and the terminal handlers of Ray's and the root logger to ``path``."""
+    """Send this process's stdout, stderr and the terminal handlers of the root and ``QUIETED_LOGGERS`` to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", buffering=1) as log:
         file_handler = logging.StreamHandler(log)
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        terminal = sys.stderr
         swapped = _swap_terminal_handlers(file_handler)
         try:
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
@@ -112,13 +120,26 @@ def chatter_to_file(path: Path) -> Iterator[TextIO]:
                 logger.removeHandler(file_handler)
                 for handler in handlers:
                     logger.addHandler(handler)
+            _point_back(log, terminal)
+
+
+def _point_back(log: TextIO, terminal: TextIO) -> None:
+    """Handlers created while output was redirected (e.g. by ``ray.init``) write to the terminal again."""
+    for logger in _quieted_loggers():
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is log:
+                handler.setStream(terminal)
+
+
+def _quieted_loggers() -> list[logging.Logger]:
+    names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in QUIETED_LOGGERS]
+    return [logging.getLogger(), *(logging.getLogger(name) for name in names)]
 
 
 def _swap_terminal_handlers(replacement: logging.Handler) -> list[tuple[logging.Logger, list[logging.Handler]]]:
-    """Replace the handlers that write to the terminal on the root and ``ray*`` loggers; returns what was removed."""
-    names = [name for name in logging.root.manager.loggerDict if name == "ray" or name.startswith("ray.")]
+    """Replace the terminal handlers of the root logger and ``QUIETED_LOGGERS``; returns what was removed."""
     swapped = []
-    for logger in [logging.getLogger(), *(logging.getLogger(name) for name in names)]:
+    for logger in _quieted_loggers():
         terminal = [handler for handler in logger.handlers if _writes_to_terminal(handler)]
         if not terminal:
             continue

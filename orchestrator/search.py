@@ -21,7 +21,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from orchestrator import tracking
 from orchestrator.environment import check_local_gpus, check_paths
-from orchestrator.launcher import Workspace, connect_ray, run_config, sweep_progress
+from orchestrator.launcher import Workspace, connect_ray, run_config, sweep_header
+from orchestrator.progress import SweepProgress, log_path
 from orchestrator.plan import PlannedTrial, plan_search, trial_key
 from orchestrator.spec import SearchParam, SearchSpec, SweepSpec, load_spec
 from orchestrator.trainable import REPEAT_INDEX, TRIAL, build_trainable, resolve_trial, search_trial_template, trial_dirname
@@ -62,17 +63,28 @@ def run_search(
 ) -> SearchOutcome:
     """Run ``search.num_samples`` new points (times the number of seeds) and return the study's best trials."""
     spec, arm, fixed = prepare_search(ref, workspace, local=address is None)
-    search = spec.search
-    context = tracking.open_sweep(
-        workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(), dump_yaml(spec.model_dump(mode="json"))
-    )
-    prepare_study(workspace, spec.name, search)
-    repeats = len(spec.seeds)
-    total = search.num_samples * repeats
-    progress = sweep_progress(workspace, spec.name, total, 0, total)
-    connect_ray(workspace, address)
+    with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+        context = tracking.open_sweep(
+            workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
+            dump_yaml(spec.model_dump(mode="json")),
+        )
+        total = spec.search.num_samples * len(spec.seeds)
+        progress.show(sweep_header(workspace, spec.name, total, 0, total))
+        connect_ray(workspace, address)
+        prepare_study(workspace, spec.name, spec.search)
+        results = _tuner(spec, arm, fixed, workspace, context, body, progress).fit()
+        tracking.close_sweep(context, status="FAILED" if results.errors else "FINISHED")
+    return summarize_study(study_storage(workspace), spec.name)
+
+
+def _tuner(
+    spec: SweepSpec, arm: str, fixed: dict[str, Any], workspace: Workspace, context: tracking.SweepContext,
+    body: Callable[..., Any] | None, progress: SweepProgress,
+) -> Any:
+    """The search's Tuner: Optuna TPE (repeated per seed), ASHA if asked, the MLflow and view callbacks."""
+    search, repeats = spec.search, len(spec.seeds)
     space = {key: _tune_domain(param) for key, param in search.space.items()}
-    tuner = tune.Tuner(
+    return tune.Tuner(
         build_trainable(context, spec.resources.cpu, spec.resources.gpu, body),
         param_space={TRIAL: search_trial_template(arm, fixed, spec.seeds), **space},
         tune_config=tune.TuneConfig(
@@ -85,10 +97,6 @@ def run_search(
         ),
         run_config=run_config(spec, workspace, context, progress, StudyLinks(study_storage(workspace), spec.name, context)),
     )
-    with progress:
-        results = tuner.fit()
-    tracking.close_sweep(context, status="FAILED" if results.errors else "FINISHED")
-    return summarize_study(study_storage(workspace), spec.name)
 
 
 def prepare_study(workspace: Workspace, study_name: str, search: SearchSpec) -> optuna.Study:

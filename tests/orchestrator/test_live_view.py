@@ -33,9 +33,11 @@ def _header(tmp_path: Path) -> SweepHeader:
 
 def test_off_a_terminal_each_finished_trial_prints_one_plain_line(tmp_path: Path) -> None:
     out = io.StringIO()
-    progress = SweepProgress(_header(tmp_path), tmp_path / "logs" / "quick.log", console=Console(file=out, width=200))
+    progress = SweepProgress(tmp_path / "logs" / "quick.log", console=Console(file=out, width=200))
     trials = [_trial("a", "cdc/ours/digits/seed0", 8), _trial("b", "cdc/baseline/digits/seed0", 8)]
     with progress:
+        logging.getLogger("mlflow.store.db.utils").warning("Creating initial MLflow database tables...")
+        progress.show(_header(tmp_path))
         for trial in trials:
             progress.on_trial_start(0, trials, trial)
         progress.on_trial_result(0, trials, trials[0], {"epoch": 8, "acc": 0.91234, "pruned_frac": 0.125})
@@ -44,13 +46,16 @@ def test_off_a_terminal_each_finished_trial_prints_one_plain_line(tmp_path: Path
         progress.on_trial_complete(0, trials, trials[0])
         progress.on_trial_error(0, trials, trials[1])
     lines = out.getvalue().splitlines()
-    assert lines[0] == "sweep quick: 4 trials planned, 1 skipped as finished, 3 to run"
+    assert lines[0].startswith("preparing the sweep") and lines[0].endswith(str(tmp_path / "logs" / "quick.log"))
+    assert lines[1] == "sweep quick: 4 trials planned, 1 skipped as finished, 3 to run"
+    assert len(lines) == 4 + 2 + 3  # preparing + header, one line per finished trial, summary + two commands
     finished = [line for line in lines if line.startswith("[")]
     assert finished[0].startswith(f"[1/3] cdc/ours/digits/seed0 done: epoch 8/8, ACC {100 * 0.91234:.1f}%, pruned 12.5%")
     assert finished[1].startswith("[2/3] cdc/baseline/digits/seed0 FAILED: epoch 3/8, ACC 50.0%, pruned -")
     assert "2 of 3 trials ended (1 failed)" in lines[-3] and lines[-2].strip().startswith("dcsweep report quick")
-    assert "Checkpoint" not in out.getvalue()
-    assert "Checkpoint successfully created" in (tmp_path / "logs" / "quick.log").read_text()
+    assert "Checkpoint" not in out.getvalue() and "MLflow database" not in out.getvalue()
+    log = (tmp_path / "logs" / "quick.log").read_text()
+    assert "Checkpoint successfully created" in log and "Creating initial MLflow database tables" in log
 
 
 def test_eta_is_elapsed_time_scaled_by_the_epoch_weighted_work_left(tmp_path: Path) -> None:
