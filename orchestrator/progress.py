@@ -23,7 +23,7 @@ from orchestrator.trainable import resolve_trial
 
 EPOCHS_KEY = "train.epochs"
 REFRESH_PER_S = 2
-QUIETED_LOGGERS = ("ray", "optuna", "mlflow", "alembic")  # with the root logger: their terminal handlers write to the log file instead
+QUIETED_LOGGERS = ("ray", "optuna", "mlflow", "alembic")  # with the root logger: written to the log file
 
 
 def log_path(workdir: Path, sweep: str) -> Path:
@@ -152,4 +152,5 @@ def _swap_terminal_handlers(replacement: logging.Handler) -> list[tuple[logging.
 
 def _writes_to_terminal(handler: logging.Handler) -> bool:
     stream = getattr(handler, "stream", None)
-    return not isinstance(handler, logging.FileHandler) and stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    terminals = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    return not isinstance(handler, logging.FileHandler) and stream in terminals

@@ -25,7 +25,9 @@ from orchestrator.launcher import Workspace, connect_ray, run_config, sweep_head
 from orchestrator.progress import SweepProgress, log_path
 from orchestrator.plan import PlannedTrial, plan_search, trial_key
 from orchestrator.spec import SearchParam, SearchSpec, SweepSpec, load_spec
-from orchestrator.trainable import REPEAT_INDEX, TRIAL, build_trainable, resolve_trial, search_trial_template, trial_dirname
+from orchestrator.trainable import (
+    REPEAT_INDEX, TRIAL, build_trainable, resolve_trial, search_trial_template, trial_dirname,
+)
 from orchestrator.yaml_io import dump_yaml
 
 
@@ -95,7 +97,9 @@ def _tuner(
             reuse_actors=True,
             trial_dirname_creator=trial_dirname,
         ),
-        run_config=run_config(spec, workspace, context, progress, StudyLinks(study_storage(workspace), spec.name, context)),
+        run_config=run_config(
+            spec, workspace, context, progress, StudyLinks(study_storage(workspace), spec.name, context)
+        ),
     )
 
 
@@ -135,7 +139,7 @@ class StudyLinks(tune.Callback):
         run_id = tracking.trial_run_id(self._context, planned.key)
         if match is None or run_id is None:
             return
-        attach = optuna.trial.Trial(study, match._trial_id)
+        attach = optuna.trial.Trial(study, match._trial_id)  # Optuna's handle on a running trial, by storage id
         attach.set_user_attr(TRIAL_NAMES, [*match.user_attrs.get(TRIAL_NAMES, []), planned.name])
         attach.set_user_attr(RUN_IDS, [*match.user_attrs.get(RUN_IDS, []), run_id])
         self._linked.add(trial.trial_id)

@@ -186,7 +186,7 @@ class TrialRun:
         return dict(self._client.get_run(self.run_id).data.metrics)
 
     def log_epoch(self, epoch: int, metrics: Mapping[str, Any]) -> None:
-        """Log one epoch's row with ``step=epoch`` (the epoch itself is the step, not a metric); None values are left out."""
+        """Log one epoch's row with ``step=epoch`` (the epoch is the step, not a metric); None values are left out."""
         self._log_metrics({key: value for key, value in metrics.items() if key != EPOCH}, step=epoch, last_epoch=epoch)
 
     def finish(self, final: Mapping[str, Any], curve: list[dict[str, Any]], predictions: Mapping[str, np.ndarray]) -> None:

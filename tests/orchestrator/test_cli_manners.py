@@ -83,3 +83,34 @@ def test_run_names_carry_the_dataset_only_when_a_sweep_has_several() -> None:
     assert with_dataset_names(one) == one
     several = [_planned("cdc/ours/variant=0/seed0", "digits"), _planned("cdc/ours/coil20/seed0", "coil20")]
     assert [trial.name for trial in with_dataset_names(several)] == ["cdc/ours/variant=0/digits/seed0", "cdc/ours/coil20/seed0"]
+
+
+STATUS_SPEC = """\
+name: st
+base: {dataset: {name: digits}, method: {name: scan}, train: {epochs: 3}}
+arms: {baseline: {}, +DACHI: {init.strategy: dachi}}
+seeds: [0, 1]
+"""
+
+
+def test_status_json_lists_trials_in_spec_order_in_percent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from orchestrator import tracking
+    from orchestrator.plan import plan_trials
+    from orchestrator.spec import parse_spec
+    from orchestrator.yaml_io import load_yaml
+
+    planned = plan_trials(parse_spec(load_yaml(STATUS_SPEC, source="spec"), tmp_path), tmp_path)
+    context = tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "st", "h", STATUS_SPEC)
+    accuracies = {}
+    for index, trial in enumerate(reversed(planned)):  # logged in the reverse of the spec's order
+        trial_run = tracking.TrialRun.open(context, trial.name, trial.key, trial.arm, trial.seed, {})
+        accuracies[trial.name] = 0.5 + index / 16
+        trial_run.log_epoch(2, {"epoch": 2, "acc": accuracies[trial.name], "pruned_frac": 0.25})
+    assert run(["status", "st", "--workdir", str(tmp_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["trial"] for row in rows] == [trial.name for trial in planned]
+    assert rows[0]["trial"].startswith("scan/baseline/")
+    assert [row["acc_pct"] for row in rows] == [round(100 * accuracies[trial.name], 2) for trial in planned]
+    assert {(row["epoch"], row["pruned_pct"], row["status"]) for row in rows} == {(2, 25.0, "RUNNING")}
