@@ -114,3 +114,12 @@ def test_status_json_lists_trials_in_spec_order_in_percent(tmp_path: Path, capsy
     assert rows[0]["trial"].startswith("scan/baseline/")
     assert [row["acc_pct"] for row in rows] == [round(100 * accuracies[trial.name], 2) for trial in planned]
     assert {(row["epoch"], row["pruned_pct"], row["status"]) for row in rows} == {(2, 25.0, "RUNNING")}
+
+
+def test_pretrain_writes_by_default_where_the_quickstart_looks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.spec import load_spec
+
+    expected = Path(load_spec("quickstart", tmp_path).base["encoder"]["checkpoint"])
+    code = run(["pretrain", "--dataset", "digits", "--arch", "small_cnn", "--epochs", "1", "--batch-size", "256",
+                "--device", "cpu", "--workdir", str(tmp_path)])
+    assert code == 0 and expected.is_file() and expected.is_relative_to(tmp_path)
