@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
 from orchestrator.cli_app import app
 from orchestrator.options import DEFAULT_WORKDIR, TrackingOption, WorkdirOption
 from trainables.errors import DcsweepError

@@ -123,3 +123,16 @@ def test_pretrain_writes_by_default_where_the_quickstart_looks(tmp_path: Path, c
     code = run(["pretrain", "--dataset", "digits", "--arch", "small_cnn", "--epochs", "1", "--batch-size", "256",
                 "--device", "cpu", "--workdir", str(tmp_path)])
     assert code == 0 and expected.is_file() and expected.is_relative_to(tmp_path)
+
+
+def test_registering_every_command_imports_no_heavy_module() -> None:
+    import subprocess
+    import sys
+
+    heavy = ("torch", "ray", "mlflow", "optuna", "sklearn", "reports.build", "trainables.data")
+    probe = (
+        "import sys; from orchestrator.cli import _register_commands; _register_commands(); "
+        f"print(','.join(name for name in {heavy!r} if name in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
