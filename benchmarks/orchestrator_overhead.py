@@ -11,6 +11,8 @@ Per-trial overhead (all costs spread over N) = (sweep wall time with 1 concurren
 Marginal per-trial overhead = slope of the 1-concurrent wall time in N, minus one in-process trial; the fixed
 start-up cost (CLI imports, Ray start, first worker) is the rest.
 Throughput ratio = in-process total / sweep wall time with 2 concurrent (> 1: the sweep finishes sooner).
+Time to the first trial = the first child run's MLflow start time minus the CLI's launch: the fixed start-up read
+directly (CLI imports, feature cache check, MLflow database creation, Ray start, first worker), without the slope.
 
 Usage: python benchmarks/orchestrator_overhead.py --trials 8 --epochs 20
 """
@@ -64,17 +66,29 @@ def in_process(root: Path, cache: Path, trials: int, epochs: int) -> float:
     return time.perf_counter() - start
 
 
-def through_dcsweep(folder: Path, root: Path, cache: Path, trials: int, epochs: int, concurrent: int) -> float:
-    """Wall seconds of ``dcsweep run`` over the trials, in a fresh workdir."""
+def through_dcsweep(
+    folder: Path, root: Path, cache: Path, trials: int, epochs: int, concurrent: int
+) -> tuple[float, float]:
+    """Wall seconds of ``dcsweep run`` over the trials in a fresh workdir, and seconds until its first trial started."""
     spec = folder / f"overhead{concurrent}x{trials}.yaml"
     spec.write_text(SPEC.format(
         concurrent=concurrent, count=trials, root=root, epochs=epochs, cache=cache, seeds=list(range(trials))
     ))
     dcsweep = Path(sys.executable).with_name("dcsweep")
-    start = time.perf_counter()
-    subprocess.run([str(dcsweep), "run", str(spec), "--workdir", str(folder / f"work{concurrent}x{trials}")], check=True,
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    workdir = folder / f"work{concurrent}x{trials}"
+    launched, start = time.time(), time.perf_counter()
+    subprocess.run([str(dcsweep), "run", str(spec), "--workdir", str(workdir)], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start, first_trial_start(workdir) - launched
+
+
+def first_trial_start(workdir: Path) -> float:
+    """Epoch seconds at which the sweep's first trial run was created in MLflow."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    runs = client.search_runs(experiments, filter_string="tags.`dcsweep.role` = 'trial'")
+    return min(run.info.start_time for run in runs) / 1000
 
 
 def main() -> None:
@@ -86,9 +100,9 @@ def main() -> None:
         folder = Path(scratch)
         root, cache = write_data(folder), folder / "cache"
         sequential = in_process(root, cache, args.trials, args.epochs)
-        half = through_dcsweep(folder, root, cache, args.trials // 2, args.epochs, concurrent=1)
-        serial = through_dcsweep(folder, root, cache, args.trials, args.epochs, concurrent=1)
-        parallel = through_dcsweep(folder, root, cache, args.trials, args.epochs, concurrent=2)
+        half, _ = through_dcsweep(folder, root, cache, args.trials // 2, args.epochs, concurrent=1)
+        serial, first_serial = through_dcsweep(folder, root, cache, args.trials, args.epochs, concurrent=1)
+        parallel, first_parallel = through_dcsweep(folder, root, cache, args.trials, args.epochs, concurrent=2)
     print(f"{args.trials} trials x {args.epochs} epochs")
     print(f"in-process, sequential:        {sequential:8.1f} s  ({sequential / args.trials:.1f} s/trial)")
     slope = (serial - half) / (args.trials - args.trials // 2)
@@ -98,6 +112,7 @@ def main() -> None:
     print(f"per-trial overhead (all):      {(serial - sequential) / args.trials:8.1f} s")
     print(f"marginal per-trial overhead:   {slope - sequential / args.trials:8.1f} s")
     print(f"fixed start-up cost:           {serial - slope * args.trials:8.1f} s")
+    print(f"time to the first trial:       {first_serial:8.1f} s (1 concurrent), {first_parallel:.1f} s (2 concurrent)")
     print(f"throughput ratio (2 conc./in-process): {sequential / parallel:.2f}")
 
 

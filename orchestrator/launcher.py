@@ -6,7 +6,7 @@ run, and trials already FINISHED in MLflow are left out of a re-run of the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,9 @@ from ray import tune
 from orchestrator import tracking
 from orchestrator.cluster import check_cluster_storage, start_ray
 from orchestrator.environment import check_local_gpus, check_paths
+from orchestrator.live_view import SweepHeader
 from orchestrator.plan import PlannedTrial, plan_trials
+from orchestrator.progress import SweepProgress, log_path
 from orchestrator.spec import SweepSpec, load_spec, parse_spec
 from orchestrator.trainable import build_trainable, resolve_trial, trial_dirname
 from orchestrator.yaml_io import dump_yaml, load_yaml
@@ -104,21 +106,24 @@ def run_sweep(
 ) -> SweepOutcome:
     """Validate the spec, open the sweep in MLflow, prefill the feature cache and run the pending trials on Ray."""
     spec, trials = prepare_sweep(ref, workspace, local=address is None)
-    if prefill:  # before anything is written: an unreadable dataset or checkpoint stops here
-        from orchestrator.feature_cache import prefill_feature_cache
+    with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+        if prefill:  # before anything is written: an unreadable dataset or checkpoint stops here
+            from orchestrator.feature_cache import prefill_feature_cache
 
-        prefill_feature_cache(trials)
-    context = tracking.open_sweep(
-        workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(), dump_yaml(spec.model_dump(mode="json"))
-    )
-    finished = tracking.finished_trial_keys(context)
-    pending = [trial for trial in trials if trial.key not in finished]
-    if not pending:
-        tracking.close_sweep(context, status="FINISHED")
-        return SweepOutcome(launched=0, skipped=len(trials), errored=0)
-    connect_ray(workspace, address)
-    tuner = _grid_tuner(spec, pending, context, workspace, body)
-    errored, unfinished = _fit(tuner, context)
+            prefill_feature_cache(trials)
+        context = tracking.open_sweep(
+            workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
+            dump_yaml(spec.model_dump(mode="json")),
+        )
+        finished = tracking.finished_trial_keys(context)
+        pending = [trial for trial in trials if trial.key not in finished]
+        if not pending:
+            tracking.close_sweep(context, status="FINISHED")
+            return SweepOutcome(launched=0, skipped=len(trials), errored=0)
+        progress.show(sweep_header(workspace, spec.name, len(trials), len(trials) - len(pending), len(pending)))
+        connect_ray(workspace, address)
+        tuner = _grid_tuner(spec, pending, context, workspace, body, progress)
+        errored, unfinished = _fit(tuner, context)
     return SweepOutcome(len(pending), len(trials) - len(pending), errored, unfinished)
 
 
@@ -138,36 +143,52 @@ def resume_sweep(
             f"with `dcsweep run`"
         )
     spec = parse_spec(load_yaml(tracking.read_sweep_spec(context), source="spec.yaml"), workspace.workdir)
-    context = tracking.open_sweep(
-        workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(), dump_yaml(spec.model_dump(mode="json"))
-    )
-    connect_ray(workspace, address)
-    trainable = build_trainable(context, spec.resources.cpu, spec.resources.gpu, body)
-    tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
-    errored, unfinished = _fit(tuner, context)
+    with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+        context = tracking.open_sweep(
+            workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
+            dump_yaml(spec.model_dump(mode="json")),
+        )
+        progress.show(sweep_header(workspace, spec.name))
+        connect_ray(workspace, address)
+        trainable = build_trainable(context, spec.resources.cpu, spec.resources.gpu, body)
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        _show_progress(tuner, progress)
+        errored, unfinished = _fit(tuner, context)
     return SweepOutcome(len(tuner.get_results()), 0, errored, unfinished)
 
 
-def run_config(
-    spec: SweepSpec, workspace: Workspace, context: tracking.SweepContext, searched_keys: Sequence[str] = ()
-) -> Any:
-    """Ray's RunConfig: storage, retries from checkpoints, checkpoints kept, progress table, MLflow callback."""
-    from orchestrator.progress import progress_table
+def run_config(spec: SweepSpec, workspace: Workspace, context: tracking.SweepContext, *callbacks: tune.Callback) -> Any:
+    """Ray's RunConfig: storage, retries from checkpoints, checkpoints kept, the MLflow callback and ``callbacks``.
 
+    Ray's own progress output is off (``verbose=0``); a ``SweepProgress`` among ``callbacks`` draws the sweep.
+    """
     return tune.RunConfig(
         name=spec.name,
         storage_path=workspace.storage,
         failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        progress_reporter=progress_table(searched_keys),
-        callbacks=[TrackingCallback(context)],
-        verbose=1,
+        callbacks=[TrackingCallback(context), *callbacks],
+        verbose=0,
     )
+
+
+def sweep_header(
+    workspace: Workspace, sweep: str, planned: int | None = None, skipped: int | None = None, to_run: int | None = None
+) -> SweepHeader:
+    """The live view's header (counts are None for a resumed sweep, which learns them from Ray)."""
+    return SweepHeader(sweep, planned, skipped, to_run, workspace.tracking_uri, workspace.workdir)
+
+
+def _show_progress(tuner: Any, progress: SweepProgress) -> None:
+    """Add the live view to a restored Tuner's callbacks (Ray restores the run config without it)."""
+    run_config = tuner._local_tuner.get_run_config()
+    run_config.callbacks = [*(run_config.callbacks or []), progress]
+    run_config.verbose = 0
 
 
 def _grid_tuner(
     spec: SweepSpec, trials: list[PlannedTrial], context: tracking.SweepContext, workspace: Workspace,
-    body: Callable[..., Any] | None,
+    body: Callable[..., Any] | None, progress: SweepProgress,
 ) -> Any:
     return tune.Tuner(
         build_trainable(context, spec.resources.cpu, spec.resources.gpu, body),
@@ -175,7 +196,7 @@ def _grid_tuner(
         tune_config=tune.TuneConfig(
             max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True, trial_dirname_creator=trial_dirname
         ),
-        run_config=run_config(spec, workspace, context),
+        run_config=run_config(spec, workspace, context, progress),
     )
 
 
@@ -190,5 +211,6 @@ def _fit(tuner: Any, context: tracking.SweepContext) -> tuple[int, int]:
     results = tuner.fit()
     errored = results.num_errors
     unfinished = len(results) - results.num_terminated - errored
+    tracking.log_arm_summary(context)
     tracking.close_sweep(context, status="KILLED" if unfinished else "FAILED" if errored else "FINISHED")
     return errored, unfinished

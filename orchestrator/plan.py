@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import itertools
@@ -20,6 +21,7 @@ from trainables.errors import ConfigError
 
 FREE_DICT_KEYS = ("dataset.options", "method.params")
 SEED_KEY = "train.seed"
+DATASET_KEY = "dataset.name"
 CACHE_KEY = "cache_dir"
 DEFAULT_METHOD = MethodConfig.model_fields["name"].default
 NUMERIC = (int, float)
@@ -62,7 +64,25 @@ def plan_trials(spec: SweepSpec, workdir: Path) -> list[PlannedTrial]:
                 name = "/".join([str(config.get("method.name", DEFAULT_METHOD)), arm, *labels, f"seed{seed}"])
                 validate_trial_config(config, context=f"trial {name}")
                 trials.append(PlannedTrial(name=name, arm=arm, seed=seed, key=trial_key(config), config=config))
-    return trials
+    return with_dataset_names(trials)
+
+
+def with_dataset_names(trials: list[PlannedTrial]) -> list[PlannedTrial]:
+    """When a sweep spans several datasets, each trial name carries its dataset before the seed.
+
+    Example: ``cdc/ours/variant=0/seed2`` -> ``cdc/ours/variant=0/coil20/seed2``; a name that already holds the
+    dataset (a grid labelled by it, ``cdc/ours/digits/seed2``) is kept.
+    """
+    if len({trial.config.get(DATASET_KEY) for trial in trials}) < 2:
+        return trials
+    renamed = []
+    for trial in trials:
+        parts = trial.name.split("/")
+        dataset = str(trial.config.get(DATASET_KEY))
+        if dataset not in parts:
+            parts.insert(len(parts) - 1, dataset)
+        renamed.append(dataclasses.replace(trial, name="/".join(parts)))
+    return renamed
 
 
 def base_config(spec: SweepSpec, workdir: Path) -> dict[str, Any]:

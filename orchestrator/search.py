@@ -7,6 +7,7 @@ the search multi-objective and the Pareto front is returned.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,18 +21,28 @@ from ray.tune.search.optuna import OptunaSearch
 
 from orchestrator import tracking
 from orchestrator.environment import check_local_gpus, check_paths
-from orchestrator.launcher import Workspace, connect_ray, run_config
+from orchestrator.launcher import Workspace, connect_ray, run_config, sweep_header
+from orchestrator.progress import SweepProgress, log_path
 from orchestrator.plan import PlannedTrial, plan_search, trial_key
 from orchestrator.spec import SearchParam, SearchSpec, SweepSpec, load_spec
-from orchestrator.trainable import TRIAL, build_trainable, search_trial_template, trial_dirname
+from orchestrator.trainable import (
+    REPEAT_INDEX, TRIAL, build_trainable, resolve_trial, search_trial_template, trial_dirname,
+)
 from orchestrator.yaml_io import dump_yaml
+
+
+TRIAL_NAMES = "trial_names"
+RUN_IDS = "mlflow_run_ids"
 
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    """The study after this run: its total trial count and the best trials (the Pareto front if multi-objective)."""
+    """The study after this run: its total trial count, its objectives and the best trials (the Pareto front if
+    multi-objective), each a dict with ``number``, ``values``, ``params`` and ``trial_names``."""
 
     study_trials: int
+    metrics: list[str]
+    modes: list[str]
     best: list[dict[str, Any]]
 
 
@@ -54,14 +65,28 @@ def run_search(
 ) -> SearchOutcome:
     """Run ``search.num_samples`` new points (times the number of seeds) and return the study's best trials."""
     spec, arm, fixed = prepare_search(ref, workspace, local=address is None)
-    search = spec.search
-    context = tracking.open_sweep(
-        workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(), dump_yaml(spec.model_dump(mode="json"))
-    )
-    connect_ray(workspace, address)
-    repeats = len(spec.seeds)
+    with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+        context = tracking.open_sweep(
+            workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
+            dump_yaml(spec.model_dump(mode="json")),
+        )
+        total = spec.search.num_samples * len(spec.seeds)
+        progress.show(sweep_header(workspace, spec.name, total, 0, total))
+        connect_ray(workspace, address)
+        prepare_study(workspace, spec.name, spec.search)
+        results = _tuner(spec, arm, fixed, workspace, context, body, progress).fit()
+        tracking.close_sweep(context, status="FAILED" if results.errors else "FINISHED")
+    return summarize_study(study_storage(workspace), spec.name)
+
+
+def _tuner(
+    spec: SweepSpec, arm: str, fixed: dict[str, Any], workspace: Workspace, context: tracking.SweepContext,
+    body: Callable[..., Any] | None, progress: SweepProgress,
+) -> Any:
+    """The search's Tuner: Optuna TPE (repeated per seed), ASHA if asked, the MLflow and view callbacks."""
+    search, repeats = spec.search, len(spec.seeds)
     space = {key: _tune_domain(param) for key, param in search.space.items()}
-    tuner = tune.Tuner(
+    return tune.Tuner(
         build_trainable(context, spec.resources.cpu, spec.resources.gpu, body),
         param_space={TRIAL: search_trial_template(arm, fixed, spec.seeds), **space},
         tune_config=tune.TuneConfig(
@@ -72,11 +97,52 @@ def run_search(
             reuse_actors=True,
             trial_dirname_creator=trial_dirname,
         ),
-        run_config=run_config(spec, workspace, context, searched_keys=list(search.space)),
+        run_config=run_config(
+            spec, workspace, context, progress, StudyLinks(study_storage(workspace), spec.name, context)
+        ),
     )
-    results = tuner.fit()
-    tracking.close_sweep(context, status="FAILED" if results.errors else "FINISHED")
-    return summarize_study(study_storage(workspace), spec.name)
+
+
+def prepare_study(workspace: Workspace, study_name: str, search: SearchSpec) -> optuna.Study:
+    """Create (or load) the study with its directions and objective names, before Ray's searcher loads it."""
+    directions = ["maximize" if mode == "max" else "minimize" for mode in search.modes]
+    study = optuna.create_study(
+        study_name=study_name, storage=study_storage(workspace), directions=directions, load_if_exists=True
+    )
+    with warnings.catch_warnings():  # set_metric_names is marked experimental since Optuna 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(search.metrics))
+    return study
+
+
+class StudyLinks(tune.Callback):
+    """Driver-side callback: each Optuna trial records the names and MLflow run ids of the Ray trials it ran as.
+
+    The link is written at a trial's first result, while the Optuna trial is still running (Optuna refuses
+    attributes on finished trials); the Optuna trial is found by its sampled parameters.
+    """
+
+    def __init__(self, storage: str, study_name: str, context: tracking.SweepContext) -> None:
+        self._storage = storage
+        self._study_name = study_name
+        self._context = context
+        self._linked: set[str] = set()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if trial.trial_id in self._linked:
+            return
+        planned = resolve_trial(trial.config)
+        sampled = {key: value for key, value in trial.config.items() if key not in (TRIAL, REPEAT_INDEX)}
+        study = optuna.load_study(study_name=self._study_name, storage=self._storage)
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        match = next((frozen for frozen in running if frozen.params == sampled), None)
+        run_id = tracking.trial_run_id(self._context, planned.key)
+        if match is None or run_id is None:
+            return
+        attach = optuna.trial.Trial(study, match._trial_id)  # Optuna's handle on a running trial, by storage id
+        attach.set_user_attr(TRIAL_NAMES, [*match.user_attrs.get(TRIAL_NAMES, []), planned.name])
+        attach.set_user_attr(RUN_IDS, [*match.user_attrs.get(RUN_IDS, []), run_id])
+        self._linked.add(trial.trial_id)
 
 
 def study_storage(workspace: Workspace) -> str:
@@ -88,8 +154,14 @@ def summarize_study(storage: str, study_name: str) -> SearchOutcome:
     """Trial count and best trials (values and params) of a stored study."""
     study = optuna.load_study(study_name=study_name, storage=storage)
     best = study.best_trials if len(study.directions) > 1 else _single_best(study)
-    rows = [{"number": trial.number, "values": list(trial.values), "params": dict(trial.params)} for trial in best]
-    return SearchOutcome(study_trials=len(study.trials), best=rows)
+    rows = [
+        {"number": trial.number, "values": list(trial.values), "params": dict(trial.params),
+         "trial_names": list(trial.user_attrs.get(TRIAL_NAMES, []))}
+        for trial in best
+    ]
+    names = study.metric_names or [f"objective {index}" for index in range(len(study.directions))]
+    modes = ["max" if direction == optuna.study.StudyDirection.MAXIMIZE else "min" for direction in study.directions]
+    return SearchOutcome(study_trials=len(study.trials), metrics=list(names), modes=modes, best=rows)
 
 
 def _single_best(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

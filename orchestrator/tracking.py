@@ -14,6 +14,8 @@ restored trial continues its run, and epochs already logged are not logged again
 from __future__ import annotations
 
 import csv
+import html
+import re
 import subprocess
 import tempfile
 import time
@@ -38,6 +40,10 @@ ERROR = "dcsweep.error"
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 MAX_TAG_CHARS = 5000
+EPOCH = "epoch"  # the step of every per-epoch metric, never a metric itself
+LAST_EPOCH = "dcsweep.last_epoch"  # tag: the highest epoch a trial's run has logged
+UNLOGGED_PARAMS = ("cache_dir",)  # where the feature cache lives says nothing about the trial
+SUMMARY_METRICS = ("acc", "nmi", "ari", "pruned_frac", "total_train_time_s")
 BATCH = 100
 SQLITE_PREFIX = "sqlite:///"
 
@@ -123,7 +129,8 @@ def trial_runs(context: SweepContext) -> list[dict[str, Any]]:
         {
             "name": run.data.tags.get(TRIAL_NAME), "key": run.data.tags.get(TRIAL_KEY),
             "arm": run.data.tags.get(ARM), "seed": run.data.tags.get(SEED), "status": run.info.status,
-            "epoch": run.data.metrics.get("epoch"), "acc": run.data.metrics.get("acc"),
+            "epoch": _last_epoch(run), "acc": run.data.metrics.get("acc"),
+            "pruned_frac": run.data.metrics.get("pruned_frac"),
             "error": run.data.tags.get(ERROR), "run_id": run.info.run_id,
         }
         for run in runs
@@ -156,7 +163,7 @@ class TrialRun:
                 TRIAL_KEY: key, ARM: arm, SEED: str(seed),
             }
             run_id = client.create_run(context.experiment_id, run_name=name, tags=tags).info.run_id
-            all_params = [Param(k, _param_text(v)) for k, v in {**params, "arm": arm, "seed": seed}.items()]
+            all_params = [Param(k, str(v)) for k, v in _loggable_params({**params, "arm": arm, "seed": seed}).items()]
             for start in range(0, len(all_params), BATCH):
                 client.log_batch(run_id, params=all_params[start : start + BATCH])
         else:
@@ -172,16 +179,15 @@ class TrialRun:
 
     def last_logged_epoch(self) -> int:
         """The highest epoch already logged (0 if none): a resumed trial skips epochs up to it."""
-        history = self._client.get_metric_history(self.run_id, "epoch")
-        return max((int(point.step) for point in history), default=0)
+        return _last_epoch(self._client.get_run(self.run_id))
 
     def latest_metrics(self) -> dict[str, float]:
         """The run's latest value of every metric."""
         return dict(self._client.get_run(self.run_id).data.metrics)
 
     def log_epoch(self, epoch: int, metrics: Mapping[str, Any]) -> None:
-        """Log one epoch's row with ``step=epoch``; None values are left out."""
-        self._log_metrics(metrics, step=epoch)
+        """Log one epoch's row with ``step=epoch`` (the epoch is the step, not a metric); None values are left out."""
+        self._log_metrics({key: value for key, value in metrics.items() if key != EPOCH}, step=epoch, last_epoch=epoch)
 
     def finish(self, final: Mapping[str, Any], curve: list[dict[str, Any]], predictions: Mapping[str, np.ndarray]) -> None:
         """Log the final scalars, ``predictions.npz`` and ``curve.csv``, and end the run FINISHED."""
@@ -207,11 +213,13 @@ class TrialRun:
         self._client.set_terminated(self.run_id, "FAILED")
         self.status = "FAILED"
 
-    def _log_metrics(self, values: Mapping[str, Any], step: int) -> None:
+    def _log_metrics(self, values: Mapping[str, Any], step: int, last_epoch: int | None = None) -> None:
+        """Log ``values`` at ``step`` in batches; ``last_epoch`` also updates the LAST_EPOCH tag in the first batch."""
         now = int(time.time() * 1000)
         metrics = [Metric(key, float(value), now, step) for key, value in values.items() if value is not None]
-        for start in range(0, len(metrics), BATCH):
-            self._client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
+        tags = [] if last_epoch is None else [RunTag(LAST_EPOCH, str(last_epoch))]
+        for start in range(0, max(len(metrics), 1), BATCH):
+            self._client.log_batch(self.run_id, metrics=metrics[start : start + BATCH], tags=tags if start == 0 else [])
 
 
 def code_version() -> str:
@@ -226,12 +234,9 @@ def code_version() -> str:
 
 
 def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from orchestrator.version import package_version
 
-    try:
-        return version("dcsweep")
-    except PackageNotFoundError:
-        return "unknown"
+    return package_version()
 
 
 def _find_run(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]):
@@ -240,8 +245,14 @@ def _find_run(client: MlflowClient, experiment_id: str, tags: Mapping[str, str])
     return runs[0] if runs else None
 
 
-def _param_text(value: Any) -> str:
-    return "None" if value is None else str(value)
+def _loggable_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The params worth showing: unset (None) values and bookkeeping such as the cache folder are left out."""
+    return {key: value for key, value in params.items() if value is not None and key not in UNLOGGED_PARAMS}
+
+
+def _last_epoch(run: Any) -> int:
+    """The highest epoch a run has logged (0 if none), from its LAST_EPOCH tag."""
+    return int(run.data.tags.get(LAST_EPOCH, 0))
 
 
 def _write_csv(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -266,4 +277,87 @@ def finish_stopped_trial(context: SweepContext, key: str) -> None:
     client = MlflowClient(context.tracking_uri)
     found = _find_run(client, context.experiment_id, {ROLE: "trial", SWEEP_ID: context.sweep_id, TRIAL_KEY: key})
     if found is not None and found.info.status == "RUNNING":
-        TrialRun(client, found.info.run_id, "RUNNING").end_stopped(int(found.data.metrics.get("epoch", 0)))
+        TrialRun(client, found.info.run_id, "RUNNING").end_stopped(_last_epoch(found))
+
+
+def trial_run_id(context: SweepContext, key: str) -> str | None:
+    """The MLflow run id of the trial with ``key``, or None before its worker created the run."""
+    client = MlflowClient(context.tracking_uri)
+    found = _find_run(client, context.experiment_id, {ROLE: "trial", SWEEP_ID: context.sweep_id, TRIAL_KEY: key})
+    return None if found is None else found.info.run_id
+
+
+def log_arm_summary(context: SweepContext) -> list[dict[str, Any]]:
+    """Log on the parent run the mean and std over seeds of each arm's final metrics, and the table as artifacts.
+
+    An arm is a trial name without its seed (``cdc/ours/digits``); metrics are named ``<metric>_mean/<arm>`` and
+    ``<metric>_std/<arm>`` (characters MLflow refuses, such as ``+``, are spelled out), the table is
+    ``summary/arms.md`` and ``summary/arms.html``. Only FINISHED trials count. Returns the table's rows.
+    """
+    client = MlflowClient(context.tracking_uri)
+    groups: dict[str, list[dict[str, float]]] = {}
+    for run in _finished_trial_runs(client, context):
+        name = run.data.tags.get(TRIAL_NAME, "")
+        groups.setdefault(name.rsplit("/seed", 1)[0], []).append(run.data.metrics)
+    rows = [_arm_row(arm, metrics) for arm, metrics in groups.items()]
+    values = {
+        f"{metric}_{stat}/{_metric_safe(row['arm'])}": row[metric][index]
+        for row in rows for metric in SUMMARY_METRICS if metric in row
+        for index, stat in enumerate(("mean", "std"))
+    }
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, value, now, 0) for key, value in values.items()]
+    for start in range(0, len(metrics), BATCH):
+        client.log_batch(context.parent_run_id, metrics=metrics[start : start + BATCH])
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        (folder / "arms.md").write_text(_markdown_table(rows))
+        (folder / "arms.html").write_text(_html_table(rows))
+        client.log_artifacts(context.parent_run_id, str(folder), artifact_path="summary")
+    return rows
+
+
+def _finished_trial_runs(client: MlflowClient, context: SweepContext) -> list[Any]:
+    trials = f"tags.`{ROLE}` = 'trial' and tags.`{SWEEP_ID}` = '{context.sweep_id}'"
+    return client.search_runs(
+        [context.experiment_id], filter_string=f"{trials} and attributes.status = 'FINISHED'", max_results=50000,
+        order_by=["attributes.start_time ASC"],
+    )
+
+
+def _arm_row(arm: str, runs: list[Mapping[str, float]]) -> dict[str, Any]:
+    """``{"arm", "n", <metric>: (mean, std)}`` with the sample std (ddof=1; 0 for one seed)."""
+    row: dict[str, Any] = {"arm": arm, "n": len(runs)}
+    for metric in SUMMARY_METRICS:
+        values = np.array([run[metric] for run in runs if metric in run], dtype=float)
+        if values.size:
+            row[metric] = (float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0)
+    return row
+
+
+def _metric_safe(name: str) -> str:
+    """An arm name as MLflow accepts it in a metric name: ``cdc/+DACHI`` -> ``cdc/plus_DACHI``."""
+    return re.sub(r"[^/\w.\- ]", "_", name.replace("+", "plus_"))
+
+
+def _table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    metrics = [metric for metric in SUMMARY_METRICS if any(metric in row for row in rows)]
+    cells = [
+        [row["arm"], str(row["n"]), *(f"{row[m][0]:.4f} ± {row[m][1]:.4f}" if m in row else "" for m in metrics)]
+        for row in rows
+    ]
+    return ["arm", "n", *metrics], cells
+
+
+def _markdown_table(rows: list[dict[str, Any]]) -> str:
+    header, cells = _table_cells(rows)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in cells)]) + "\n"
+
+
+def _html_table(rows: list[dict[str, Any]]) -> str:
+    header, cells = _table_cells(rows)
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in cells)
+    caption = "Final metrics per arm: mean ± std over seeds (finished trials only)"
+    return f"<table border='1'><caption>{caption}</caption><tr>{head}</tr>{body}</table>\n"

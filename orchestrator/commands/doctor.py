@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from orchestrator.cli_app import app
+from orchestrator.options import DEFAULT_WORKDIR, WorkdirOption
 
 LIBRARIES = ("torch", "torchvision", "ray", "faiss", "mlflow", "optuna")
 DISTRIBUTIONS = {"faiss": ("faiss-gpu", "faiss-cpu", "faiss-gpu-cu12", "faiss-gpu-cu11")}
@@ -65,8 +66,8 @@ def dataset_roots() -> list[tuple[str, str]]:
 
 
 @app.command("doctor")
-def doctor() -> None:
-    """Print library versions, visible GPUs, faiss-GPU support and the dataset roots that exist."""
+def doctor(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
+    """Print library versions, visible GPUs, faiss-GPU support, the dataset roots that exist and the workdir."""
     for name in LIBRARIES:
         typer.echo(f"{name:<12} {library_version(name)}")
     typer.echo(f"{'GPU':<12} {gpu_summary()}")
@@ -78,3 +79,14 @@ def doctor() -> None:
     typer.echo(f"{DATA_ENV:<12} {state}")
     for name, where in dataset_roots():
         typer.echo(f"  {name:<14} {where}")
+    typer.echo(f"{'workdir':<12} {workdir_summary(workdir)}")
+
+
+def workdir_summary(workdir: Path) -> str:
+    """Where the workdir is and whether it holds a tracking database and pre-trained encoders."""
+    root = workdir.resolve()
+    if not root.is_dir():
+        return f"{root} (not created yet)"
+    encoders = sorted(path.name for path in (root / "encoders").glob("*.ckpt"))
+    database = "mlflow.db present" if (root / "mlflow.db").is_file() else "no mlflow.db yet"
+    return f"{root} ({database}; encoders: {', '.join(encoders) or 'none'})"

@@ -6,14 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from orchestrator.cli_app import app
 from orchestrator.options import DEFAULT_WORKDIR, TrackingOption, WorkdirOption
-from reports.build import build_report, default_out_dir
-from reports.errors import ReportError
-from reports.render import to_rich
-from reports.runs import EPOCH_CHOICES, tracking_uri_for
 from trainables.errors import DcsweepError
 
 EpochOption = Annotated[
@@ -39,6 +34,13 @@ def report(
     out: OutOption = None,
 ) -> None:
     """Print SWEEP's mean ± std table and write tables, significance tests and figures to its report folder."""
+    from rich.console import Console
+
+    from reports.build import build_report, default_out_dir
+    from reports.errors import ReportError
+    from reports.render import to_rich
+    from reports.runs import EPOCH_CHOICES, tracking_uri_for
+
     if epoch is not None and epoch not in EPOCH_CHOICES:
         raise DcsweepError(f"--epoch must be one of {', '.join(EPOCH_CHOICES)}, but got {epoch!r}")
     uri = tracking_uri or tracking_uri_for(workdir)

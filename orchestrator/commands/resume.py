@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from orchestrator.cli_app import app
-from orchestrator.launcher import Workspace, resume_sweep
 from orchestrator.options import (
     AddressOption, DEFAULT_WORKDIR, StorageOption, TrackingOption, WorkdirOption, exit_on_unfinished_work,
 )
@@ -20,6 +19,8 @@ def resume(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Restore SWEEP's Tuner: unfinished trials continue from their checkpoints, finished ones are kept."""
+    from orchestrator.launcher import Workspace, resume_sweep
+
     outcome = resume_sweep(sweep, Workspace.create(workdir, storage, tracking_uri), address=address)
     typer.echo(f"sweep {sweep}: {outcome.launched} trials in the experiment, {outcome.errored} errored")
     exit_on_unfinished_work(outcome)

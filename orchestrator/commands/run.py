@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from orchestrator.cli_app import app
-from orchestrator.launcher import Workspace, run_sweep
 from orchestrator.options import (
     AddressOption, DEFAULT_WORKDIR, SpecArgument, StorageOption, TrackingOption, WorkdirOption,
     exit_on_unfinished_work,
@@ -21,6 +20,8 @@ def run(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Run every trial of SPEC (grid x arms x seeds); trials already finished in this workdir are skipped."""
+    from orchestrator.launcher import Workspace, run_sweep
+
     outcome = run_sweep(spec, Workspace.create(workdir, storage, tracking_uri), address=address)
     typer.echo(f"launched {outcome.launched} trials, skipped {outcome.skipped} finished, {outcome.errored} errored")
     exit_on_unfinished_work(outcome)

@@ -7,7 +7,6 @@ import sys
 
 import typer
 
-from orchestrator import tracking
 from orchestrator.cli_app import app
 from orchestrator.options import DEFAULT_WORKDIR, WorkdirOption
 from trainables.errors import ConfigError
@@ -19,6 +18,8 @@ def ui(
     port: int = typer.Option(5000, "--port", help="Port on 127.0.0.1."),
 ) -> None:
     """Start the MLflow UI on http://127.0.0.1:PORT for WORKDIR's runs (Ctrl-C stops it)."""
+    from orchestrator import tracking
+
     database = workdir.resolve() / "mlflow.db"
     if not database.is_file():
         raise ConfigError(f"{database} does not exist; run a sweep with `dcsweep run SPEC --workdir {workdir}` first")

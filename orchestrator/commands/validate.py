@@ -7,10 +7,7 @@ from typing import Annotated
 import typer
 
 from orchestrator.cli_app import app
-from orchestrator.environment import check_local_gpus, check_paths
 from orchestrator.options import DEFAULT_WORKDIR, SpecArgument, WorkdirOption
-from orchestrator.plan import plan_search, plan_trials
-from orchestrator.spec import load_spec
 
 
 @app.command("validate")
@@ -22,6 +19,10 @@ def validate(
     ] = False,
 ) -> None:
     """Validate SPEC (schema, keys, every trial's config); exit 2 with one message if it is invalid."""
+    from orchestrator.environment import check_local_gpus, check_paths
+    from orchestrator.plan import plan_search, plan_trials
+    from orchestrator.spec import load_spec
+
     sweep = load_spec(spec, workdir)
     trials = plan_trials(sweep, workdir) if sweep.search is None else []
     if sweep.search is not None:

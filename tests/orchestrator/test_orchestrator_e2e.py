@@ -158,7 +158,7 @@ def test_worker_killed_mid_training_is_retried_from_its_checkpoint(tmp_path: Pat
                 _, _, children = _runs(workspace.workdir, "crash")
             except Exception:  # the experiment may not exist yet
                 continue
-            if any(run.data.metrics.get("epoch", 0) >= 3 for run in children):
+            if any(int(run.data.tags.get("dcsweep.last_epoch", 0)) >= 3 for run in children):
                 workers = _training_workers()
                 if workers:
                     os.kill(workers[0], signal.SIGKILL)
@@ -236,7 +236,7 @@ def test_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path: Pa
             except Exception:
                 continue
             done = [run for run in children if run.info.status == "FINISHED"]
-            running = [run for run in children if run.info.status == "RUNNING" and run.data.metrics.get("epoch", 0) >= 1]
+            running = [run for run in children if run.info.status == "RUNNING" and int(run.data.tags.get("dcsweep.last_epoch", 0)) >= 1]
             if done and running:
                 finished_before = {run.info.run_id: run.info.end_time for run in done}
                 time.sleep(1.5)  # let Ray save its experiment state after the first trial ended
