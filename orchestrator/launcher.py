@@ -102,8 +102,9 @@ def run_sweep(
     body: Callable[..., Any] | None = None,
     prefill: bool = True,
 ) -> SweepOutcome:
-    """Validate the spec, open the sweep in MLflow, prefill the feature cache and run the pending trials on Ray."""
+    """Validate the spec, join Ray, prefill the feature cache, open the sweep in MLflow and run the pending trials."""
     spec, trials = prepare_sweep(ref, workspace, local=address is None)
+    connect_ray(workspace, address)  # an unreachable cluster or a refused storage stops here, before any write
     if prefill:  # before anything is written: an unreadable dataset or checkpoint stops here
         from orchestrator.feature_cache import prefill_feature_cache
 
@@ -116,7 +117,6 @@ def run_sweep(
     if not pending:
         tracking.close_sweep(context, status="FINISHED")
         return SweepOutcome(launched=0, skipped=len(trials), errored=0)
-    connect_ray(workspace, address)
     tuner = _grid_tuner(spec, pending, context, workspace, body)
     errored, unfinished = _fit(tuner, context)
     return SweepOutcome(len(pending), len(trials) - len(pending), errored, unfinished)
@@ -138,11 +138,11 @@ def resume_sweep(
             f"with `dcsweep run`"
         )
     spec = parse_spec(load_yaml(tracking.read_sweep_spec(context), source="spec.yaml"), workspace.workdir)
+    connect_ray(workspace, address)
     context = tracking.open_sweep(
         workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(), dump_yaml(spec.model_dump(mode="json"))
     )
-    connect_ray(workspace, address)
-    trainable = build_trainable(context, spec.resources.cpu, spec.resources.gpu, body)
+    trainable = build_trainable(context, spec.resources.per_trial(), body)
     tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     errored, unfinished = _fit(tuner, context)
     return SweepOutcome(len(tuner.get_results()), 0, errored, unfinished)
@@ -170,7 +170,7 @@ def _grid_tuner(
     body: Callable[..., Any] | None,
 ) -> Any:
     return tune.Tuner(
-        build_trainable(context, spec.resources.cpu, spec.resources.gpu, body),
+        build_trainable(context, spec.resources.per_trial(), body),
         param_space={"trial": tune.grid_search([trial.as_tune_config() for trial in trials])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True, trial_dirname_creator=trial_dirname

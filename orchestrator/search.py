@@ -55,14 +55,14 @@ def run_search(
     """Run ``search.num_samples`` new points (times the number of seeds) and return the study's best trials."""
     spec, arm, fixed = prepare_search(ref, workspace, local=address is None)
     search = spec.search
+    connect_ray(workspace, address)
     context = tracking.open_sweep(
         workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(), dump_yaml(spec.model_dump(mode="json"))
     )
-    connect_ray(workspace, address)
     repeats = len(spec.seeds)
     space = {key: _tune_domain(param) for key, param in search.space.items()}
     tuner = tune.Tuner(
-        build_trainable(context, spec.resources.cpu, spec.resources.gpu, body),
+        build_trainable(context, spec.resources.per_trial(), body),
         param_space={TRIAL: search_trial_template(arm, fixed, spec.seeds), **space},
         tune_config=tune.TuneConfig(
             search_alg=_searcher(spec, workspace, repeats),

@@ -1,0 +1,216 @@
+"""A real multi-node cluster on one machine: a Ray head plus two worker raylets, an ``mlflow server`` and a shared
+storage folder, driven by ``dcsweep run --address`` with the real trainable; then the loss of a worker node.
+
+Trials ask for a custom resource that only the worker nodes offer, so every trial must run on a worker.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_digits
+
+from orchestrator.tracking import NODE_ID
+
+pytestmark = pytest.mark.slow
+
+WORKER_RESOURCE = "dcsweep_worker"
+DEADLINE_S = 600  # generous: the suite must pass on a loaded 2-core box; conditions are waited on, never timed
+ARMS = """\
+  baseline: {{}}
+  +DACHI: {{init.strategy: dachi}}
+  +DSS: {{selection.strategy: dss}}
+  ours: {{init.strategy: dachi, selection.strategy: dss}}
+  loss: {{selection.strategy: loss}}
+  random: {{selection.strategy: random}}
+"""
+SPEC = """\
+name: {name}
+base:
+  dataset: {{name: arrays, root: "{root}"}}
+  encoder: {{arch: small_cnn}}
+  method: {{name: scan}}
+  train: {{epochs: {epochs}, batch_size: 100, device: cpu}}
+  cache_dir: "{cache}"
+arms:
+{arms}seeds: [0]
+resources: {{cpu: 1, max_concurrent: 2, max_failures: 3, custom: {{{resource}: 1}}}}
+"""
+
+
+@dataclass
+class Cluster:
+    """The running Ray cluster (head address, worker nodes by id) and the MLflow server's URI."""
+
+    ray: object
+    workers: dict[str, object]
+    tracking_uri: str
+    artifacts: Path
+
+    @property
+    def address(self) -> str:
+        return self.ray.address
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(condition: Callable[[], object], what: str, deadline_s: float = DEADLINE_S) -> object:
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``deadline_s``."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _server_is_up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``mlflow server`` on 127.0.0.1 and a free port, with a sqlite store and proxied artifacts."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    log = (folder / "server.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination", str(folder / "artifacts"),
+        ],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: _server_is_up(url) or server.poll() is not None, "the MLflow server to start")
+        assert server.poll() is None, f"mlflow server exited: {(folder / 'server.log').read_text()[-2000:]}"
+        yield url, folder / "artifacts"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+
+
+@pytest.fixture
+def cluster(mlflow_server: tuple[str, Path]) -> Iterator[Cluster]:
+    """A head without CPUs (so it runs no trial) and two worker nodes with 1 CPU and the worker resource each."""
+    from ray.cluster_utils import Cluster as RayCluster
+
+    ray_cluster = RayCluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            # notice a lost node within seconds rather than Ray's default ~30 s
+            "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 5},
+        },
+    )
+    try:
+        nodes = [ray_cluster.add_node(num_cpus=1, resources={WORKER_RESOURCE: 1}) for _ in range(2)]
+        ray_cluster.wait_for_nodes()
+        tracking_uri, artifacts = mlflow_server
+        yield Cluster(ray_cluster, {node.node_id: node for node in nodes}, tracking_uri, artifacts)
+    finally:
+        ray_cluster.shutdown()
+
+
+def _digits_npz(folder: Path) -> Path:
+    """300 digits of classes 0-2 as an ``arrays`` dataset file."""
+    digits = load_digits()
+    keep = np.isin(digits.target, [0, 1, 2])
+    images = np.rint(digits.images[keep][:300] * (255 / 16)).astype(np.uint8)
+    path = folder / "digits3.npz"
+    np.savez(path, x=images, y=digits.target[keep][:300])
+    return path
+
+
+def _write_spec(folder: Path, shared: Path, name: str, epochs: int, arms: str = ARMS) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(SPEC.format(
+        name=name, root=_digits_npz(folder), epochs=epochs, cache=shared / "cache", arms=arms.format(),
+        resource=WORKER_RESOURCE,
+    ))
+    return path
+
+
+def _start_driver(cluster: Cluster, spec: Path, folder: Path, shared: Path) -> tuple[subprocess.Popen, Path]:
+    """``dcsweep run SPEC --address <head> --tracking-uri <server> --storage <shared>`` in its own process."""
+    log = folder / "driver.log"
+    command = [
+        sys.executable, "-c", "from orchestrator.cli import main; main()", "run", str(spec),
+        "--workdir", str(folder / "driver"), "--address", cluster.address, "--tracking-uri", cluster.tracking_uri,
+        "--storage", str(shared / "ray"),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    driver = subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return driver, log
+
+
+def _wait_for_driver(driver: subprocess.Popen, log: Path) -> str:
+    _wait_for(lambda: driver.poll() is not None, "the sweep to end")
+    output = log.read_text()
+    assert driver.returncode == 0, f"dcsweep run exited {driver.returncode}; its output ends:\n{output[-4000:]}"
+    return output
+
+
+def _runs(tracking_uri: str, sweep: str) -> tuple[MlflowClient, list, list]:
+    """The sweep's (client, parent runs, child runs) on the tracking server; empty lists before it exists."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(f"dcsweep/{sweep}")
+    if experiment is None:
+        return client, [], []
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [run for run in runs if run.data.tags.get("dcsweep.role") == "sweep"]
+    children = [run for run in runs if run.data.tags.get("dcsweep.role") == "trial"]
+    return client, parents, children
+
+
+def _epochs(client: MlflowClient, run) -> list[int]:
+    return sorted(int(point.step) for point in client.get_metric_history(run.info.run_id, "epoch"))
+
+
+def test_sweep_runs_on_both_workers_with_one_run_per_trial_and_one_feature_fill(tmp_path: Path, cluster: Cluster) -> None:
+    shared = tmp_path / "shared"
+    epochs = 2
+    spec = _write_spec(tmp_path, shared, "cluster_e2e", epochs)
+    driver, log = _start_driver(cluster, spec, tmp_path, shared)
+    output = _wait_for_driver(driver, log)
+    assert "launched 6 trials, skipped 0 finished, 0 errored" in output
+
+    client, parents, children = _runs(cluster.tracking_uri, "cluster_e2e")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 6 and len({run.data.tags["dcsweep.trial_key"] for run in children}) == 6
+    nodes = {run.data.tags[NODE_ID] for run in children}
+    assert nodes == set(cluster.workers), f"trials ran on {nodes}, the workers are {set(cluster.workers)}"
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert _epochs(client, run) == list(range(1, epochs + 1))
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # uploaded through the server, not to a disk
+    assert list(cluster.artifacts.rglob("predictions.npz")), "the server's artifact store has no predictions"
+
+    features = list((shared / "cache").rglob("*.npy"))
+    assert len(features) == 1, f"one dataset and one encoder should give one feature file, found {features}"
+    assert not list((shared / "cache").rglob("*.tmp"))
+    # written once by the driver before the sweep opened in MLflow, and never rewritten by a trial
+    assert features[0].stat().st_mtime_ns // 1_000_000 <= parents[0].info.start_time
+    assert any((shared / "ray" / "cluster_e2e").rglob("checkpoint_*")), "Ray's checkpoints are not in shared storage"
