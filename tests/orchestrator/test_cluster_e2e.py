@@ -121,6 +121,7 @@ def cluster(mlflow_server: tuple[str, Path]) -> Iterator[Cluster]:
         initialize_head=True,
         head_node_args={
             "num_cpus": 0,
+            "include_dashboard": False,
             # notice a lost node within seconds rather than Ray's default ~30 s
             "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 5},
         },
@@ -214,3 +215,61 @@ def test_sweep_runs_on_both_workers_with_one_run_per_trial_and_one_feature_fill(
     # written once by the driver before the sweep opened in MLflow, and never rewritten by a trial
     assert features[0].stat().st_mtime_ns // 1_000_000 <= parents[0].info.start_time
     assert any((shared / "ray" / "cluster_e2e").rglob("checkpoint_*")), "Ray's checkpoints are not in shared storage"
+
+
+def _trial_to_kill(cluster: Cluster, sweep: str, epochs: int):
+    """A run on a worker node that has logged epoch 2 but is 2+ epochs from its end, or None.
+
+    Epoch 2 starts only after Tune took in the epoch-1 report, so the epoch-1 checkpoint is in shared storage.
+    """
+    _, _, children = _runs(cluster.tracking_uri, sweep)
+    for run in children:
+        epoch = run.data.metrics.get("epoch", 0)
+        if run.info.status == "RUNNING" and run.data.tags.get(NODE_ID) in cluster.workers and 2 <= epoch < epochs - 1:
+            return run
+    return None
+
+
+def test_lost_worker_node_trials_continue_on_the_other_node_from_their_checkpoints(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    from ray.tune import ExperimentAnalysis
+
+    shared = tmp_path / "shared"
+    epochs = 6
+    arms = "  baseline: {{}}\n  ours: {{init.strategy: dachi, selection.strategy: dss}}\n  +DSS: {{selection.strategy: dss}}\n"
+    spec = _write_spec(tmp_path, shared, "node_loss", epochs, arms=arms)
+    driver, log = _start_driver(cluster, spec, tmp_path, shared)
+    try:
+        _wait_for(
+            lambda: driver.poll() is not None or _trial_to_kill(cluster, "node_loss", epochs),
+            "a trial on a worker node to log its second epoch",
+        )
+        victim = _trial_to_kill(cluster, "node_loss", epochs)
+        assert victim is not None, f"the sweep ended before a node could be lost:\n{log.read_text()[-4000:]}"
+        lost = victim.data.tags[NODE_ID]
+        cluster.ray.remove_node(cluster.workers[lost], allow_graceful=False)
+        output = _wait_for_driver(driver, log)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert "launched 3 trials, skipped 0 finished, 0 errored" in output
+
+    client, parents, children = _runs(cluster.tracking_uri, "node_loss")
+    assert len(parents) == 1 and len(children) == 3
+    assert len({run.data.tags["dcsweep.trial_key"] for run in children}) == 3
+    survivor = next(node for node in cluster.workers if node != lost)
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert _epochs(client, run) == list(range(1, epochs + 1)), f"{run.info.run_name} has gaps or repeats"
+    retried = next(run for run in children if run.info.run_id == victim.info.run_id)  # the same run, continued
+    assert retried.data.tags[NODE_ID] == survivor
+
+    analysis = ExperimentAnalysis(str(shared / "ray" / "node_loss"))
+    assert [trial.status for trial in analysis.trials] == ["TERMINATED"] * 3
+    failures = {trial.config["trial"]["key"]: trial.run_metadata.num_failures for trial in analysis.trials}
+    assert failures[victim.data.tags["dcsweep.trial_key"]] >= 1
+    for frame in analysis.trial_dataframes.values():
+        reported = list(frame["epoch"])
+        # a restore from a checkpoint, not a restart: epoch 1 reported once, every epoch up to the last reached
+        assert reported.count(1) == 1 and set(reported) == set(range(1, epochs + 1))
