@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from orchestrator.tracking import is_local_backend
@@ -12,6 +14,8 @@ from trainables.errors import ConfigError
 
 DEFAULT_PORTS = {"": 6379, "ray": 10001}  # a GCS address (host:port) and a Ray Client address (ray://host:port)
 CONNECT_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 300.0  # a busy node may need minutes to start a worker process for the probe
+HEAD_MARKER = "node:__internal_head__"
 
 
 def check_reachable(address: str) -> None:
@@ -105,3 +109,45 @@ def stop_ray() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """One alive node: its id and IP, whether it is the head, its Ray resources and what its probe answered."""
+
+    node_id: str
+    ip: str
+    is_head: bool
+    resources: dict[str, float]
+    probe: str
+
+
+def describe_cluster(address: str, probe: Callable[[], str]) -> list[NodeReport]:
+    """Join the cluster at ``address`` and run ``probe`` once on every alive node (head first).
+
+    The probe runs as a zero-CPU task pinned to its node, so it is answered even while trials occupy the CPUs;
+    a node that does not answer within ``PROBE_TIMEOUT_S`` is reported as such.
+
+    Raises:
+        ConfigError: the cluster cannot be reached.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    start_ray(address)
+    nodes = sorted((node for node in ray.nodes() if node.get("Alive")), key=lambda node: HEAD_MARKER not in node["Resources"])
+    remote_probe = ray.remote(num_cpus=0, max_retries=0)(probe)
+    answers = [
+        remote_probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote()
+        for node in nodes
+    ]
+    ready, _ = ray.wait(answers, num_returns=len(answers), timeout=PROBE_TIMEOUT_S)
+    reports = []
+    for node, answer in zip(nodes, answers):
+        try:
+            text = ray.get(answer) if answer in ready else f"no answer within {PROBE_TIMEOUT_S:.0f} s"
+        except ray.exceptions.RayError as error:
+            text = f"probe failed: {type(error).__name__}"
+        resources = {name: amount for name, amount in node["Resources"].items() if not name.startswith("node:")}
+        reports.append(NodeReport(node["NodeID"], node["NodeManagerAddress"], HEAD_MARKER in node["Resources"], resources, text))
+    return reports
