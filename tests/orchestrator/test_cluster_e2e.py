@@ -51,7 +51,7 @@ resources: {{cpu: 1, max_concurrent: 2, max_failures: 3, custom: {{{resource}: 1
 
 @dataclass
 class Cluster:
-    """The running Ray cluster (head address, worker nodes by id) and the MLflow server's URI."""
+    """The running Ray cluster (head address, worker nodes by id) and the MLflow server's URI and artifact folder."""
 
     ray: object
     workers: dict[str, object]
@@ -61,6 +61,15 @@ class Cluster:
     @property
     def address(self) -> str:
         return self.ray.address
+
+    def add_worker(self) -> None:
+        """A worker node with 1 CPU and the worker resource."""
+        node = self.ray.add_node(num_cpus=1, resources={WORKER_RESOURCE: 1})
+        self.workers[node.node_id] = node
+
+    def lose_worker(self, node_id: str) -> None:
+        """Kill the worker node's raylet and its processes at once, as a machine failure would."""
+        self.ray.remove_node(self.workers.pop(node_id), allow_graceful=False)
 
 
 def _free_port() -> int:
@@ -112,9 +121,10 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         log.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster(mlflow_server: tuple[str, Path]) -> Iterator[Cluster]:
-    """A head without CPUs (so it runs no trial) and two worker nodes with 1 CPU and the worker resource each."""
+    """A head without CPUs (so it runs no trial) and two worker nodes; a test that loses a worker replaces it."""
+    import ray
     from ray.cluster_utils import Cluster as RayCluster
 
     ray_cluster = RayCluster(
@@ -127,11 +137,14 @@ def cluster(mlflow_server: tuple[str, Path]) -> Iterator[Cluster]:
         },
     )
     try:
-        nodes = [ray_cluster.add_node(num_cpus=1, resources={WORKER_RESOURCE: 1}) for _ in range(2)]
-        ray_cluster.wait_for_nodes()
         tracking_uri, artifacts = mlflow_server
-        yield Cluster(ray_cluster, {node.node_id: node for node in nodes}, tracking_uri, artifacts)
+        running = Cluster(ray_cluster, {}, tracking_uri, artifacts)
+        running.add_worker()
+        running.add_worker()
+        ray_cluster.wait_for_nodes()
+        yield running
     finally:
+        ray.shutdown()  # an in-process CLI call may have joined the cluster
         ray_cluster.shutdown()
 
 
@@ -217,6 +230,52 @@ def test_sweep_runs_on_both_workers_with_one_run_per_trial_and_one_feature_fill(
     assert any((shared / "ray" / "cluster_e2e").rglob("checkpoint_*")), "Ray's checkpoints are not in shared storage"
 
 
+def _cli(argv: list[str]) -> int:
+    """``dcsweep ARGV`` in this process (it joins the cluster, which the fixture leaves at the end); the exit code."""
+    from orchestrator.cli import main
+
+    try:
+        main(argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+    return 0
+
+
+def test_doctor_lists_the_nodes_and_what_each_node_sees(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    import faiss
+
+    assert _cli(["doctor", "--address", cluster.address]) == 0
+    out = capsys.readouterr().out
+    assert f"{cluster.address}: 3 nodes, 2 CPUs, 0 GPUs" in out
+    node_lines = [line.split() for line in out.splitlines() if line.strip().startswith(("head ", "worker "))]
+    assert sorted(line[0] for line in node_lines) == ["head", "worker", "worker"]
+    expected_faiss = "yes" if faiss.get_num_gpus() > 0 else "no"  # every node runs on this machine
+    for line in node_lines:
+        text = " ".join(line)
+        is_worker = any(node_id.startswith(line[1]) for node_id in cluster.workers)
+        assert (line[0] == "worker") == is_worker
+        assert (f"{WORKER_RESOURCE} 1" in text) == is_worker and f"CPU {int(is_worker)}" in text
+        assert f"faiss GPU {expected_faiss}" in text
+
+
+@pytest.mark.parametrize("options,needle", [
+    (["--tracking-uri", "{server}"], "is a local folder"),
+    (["--storage", "{shared}", "--tracking-uri", "sqlite:///{workdir}/mlflow.db"], "is local to this machine"),
+])
+def test_multi_node_cluster_refuses_local_storage_or_local_tracking(
+    tmp_path: Path, cluster: Cluster, capsys: pytest.CaptureFixture[str], options: list[str], needle: str
+) -> None:
+    workdir = tmp_path / "work"
+    spec = _write_spec(tmp_path, tmp_path / "shared", "refused", epochs=1)
+    values = {"server": cluster.tracking_uri, "shared": tmp_path / "shared", "workdir": workdir}
+    argv = ["run", str(spec), "--workdir", str(workdir), "--address", cluster.address]
+    assert _cli(argv + [option.format(**values) for option in options]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: the cluster has 3 nodes") and needle in error and "\n" not in error
+    assert not workdir.exists() and not (tmp_path / "shared").exists(), "a refused sweep must write nothing"
+    assert MlflowClient(cluster.tracking_uri).get_experiment_by_name("dcsweep/refused") is None
+
+
 def _trial_to_kill(cluster: Cluster, sweep: str, epochs: int):
     """A run on a worker node that has logged epoch 2 but is 2+ epochs from its end, or None.
 
@@ -248,17 +307,19 @@ def test_lost_worker_node_trials_continue_on_the_other_node_from_their_checkpoin
         victim = _trial_to_kill(cluster, "node_loss", epochs)
         assert victim is not None, f"the sweep ended before a node could be lost:\n{log.read_text()[-4000:]}"
         lost = victim.data.tags[NODE_ID]
-        cluster.ray.remove_node(cluster.workers[lost], allow_graceful=False)
+        survivor = next(node for node in cluster.workers if node != lost)
+        cluster.lose_worker(lost)
         output = _wait_for_driver(driver, log)
     finally:
         if driver.poll() is None:
             driver.kill()
+        if len(cluster.workers) < 2:
+            cluster.add_worker()
     assert "launched 3 trials, skipped 0 finished, 0 errored" in output
 
     client, parents, children = _runs(cluster.tracking_uri, "node_loss")
     assert len(parents) == 1 and len(children) == 3
     assert len({run.data.tags["dcsweep.trial_key"] for run in children}) == 3
-    survivor = next(node for node in cluster.workers if node != lost)
     for run in children:
         assert run.info.status == "FINISHED"
         assert _epochs(client, run) == list(range(1, epochs + 1)), f"{run.info.run_name} has gaps or repeats"
