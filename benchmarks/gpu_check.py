@@ -38,6 +38,7 @@ MIN_KMEANS_ARI = 0.99
 KMEANS_OBJECTIVE_RTOL = 1e-3
 SHARED_TRIALS = 4
 SHARED_FRACTION = 0.25
+SHARED_TITLE = f"{SHARED_TRIALS} trials at gpu: {SHARED_FRACTION} via dcsweep run"
 DSS_FRACTION = 0.5
 SHARED_SPEC = """\
 name: gpu_share
@@ -163,21 +164,21 @@ def trials_sharing_one_gpu(setup: Setup) -> Row:
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": "0"})
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        return Row("4 trials at gpu: 0.25 via dcsweep run", "FAIL", (done.stdout + done.stderr).strip()[-300:])
+        return Row(SHARED_TITLE, "FAIL", (done.stdout + done.stderr).strip()[-300:])
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("dcsweep/gpu_share")
     runs = client.search_runs([experiment.experiment_id], "tags.`dcsweep.role` = 'trial'")
     finished = sum(run.info.status == "FINISHED" for run in runs)
     overlap = peak_overlap([(run.info.start_time, run.info.end_time) for run in runs])
     return Row(
-        f"{SHARED_TRIALS} trials at gpu: {SHARED_FRACTION} via dcsweep run", "ok" if finished == SHARED_TRIALS else "FAIL",
+        SHARED_TITLE, "ok" if finished == SHARED_TRIALS else "FAIL",
         f"{finished}/{SHARED_TRIALS} FINISHED, up to {overlap} at once on 1 GPU, {seconds:.0f} s in all",
     )
 
 
 def peak_overlap(intervals: list[tuple[int, int]]) -> int:
     """The largest number of [start, end] intervals that contain one moment."""
-    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals], key=lambda e: (e[0], e[1]))
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])  # ends sort first
     running = peak = 0
     for _, change in events:
         running += change
@@ -219,7 +220,7 @@ CHECKS = (
     ("a trial of each method", method_trials, False),
     ("faiss kNN GPU vs CPU", faiss_knn_gpu_vs_cpu, False),
     ("faiss K-means GPU vs CPU", faiss_kmeans_gpu_vs_cpu, True),
-    (f"{SHARED_TRIALS} trials at gpu: {SHARED_FRACTION} via dcsweep run", trials_sharing_one_gpu, True),
+    (SHARED_TITLE, trials_sharing_one_gpu, True),
     ("DSS speed-up", dss_speedup, False),
 )
 

@@ -135,7 +135,8 @@ def describe_cluster(address: str, probe: Callable[[], str]) -> list[NodeReport]
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     start_ray(address)
-    nodes = sorted((node for node in ray.nodes() if node.get("Alive")), key=lambda node: HEAD_MARKER not in node["Resources"])
+    alive = [node for node in ray.nodes() if node.get("Alive")]
+    nodes = sorted(alive, key=lambda node: HEAD_MARKER not in node["Resources"])
     remote_probe = ray.remote(num_cpus=0, max_retries=0)(probe)
     answers = [
         remote_probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote()
@@ -149,5 +150,6 @@ def describe_cluster(address: str, probe: Callable[[], str]) -> list[NodeReport]
         except ray.exceptions.RayError as error:
             text = f"probe failed: {type(error).__name__}"
         resources = {name: amount for name, amount in node["Resources"].items() if not name.startswith("node:")}
-        reports.append(NodeReport(node["NodeID"], node["NodeManagerAddress"], HEAD_MARKER in node["Resources"], resources, text))
+        is_head = HEAD_MARKER in node["Resources"]
+        reports.append(NodeReport(node["NodeID"], node["NodeManagerAddress"], is_head, resources, text))
     return reports

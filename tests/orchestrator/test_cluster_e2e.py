@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,55 +98,57 @@ def _server_is_up(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``mlflow server`` on 127.0.0.1 and a free port, with a sqlite store and proxied artifacts."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
+@contextmanager
+def _mlflow_server(folder: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Start ``mlflow server`` on 127.0.0.1 and a free port (sqlite store, proxied artifacts); stop it on exit."""
     port = _free_port()
-    log = (folder / "server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination", str(folder / "artifacts"),
-        ],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(lambda: _server_is_up(url) or server.poll() is not None, "the MLflow server to start")
-        assert server.poll() is None, f"mlflow server exited: {(folder / 'server.log').read_text()[-2000:]}"
-        yield url, folder / "artifacts"
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
+    with (folder / "server.log").open("w") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+                "--artifacts-destination", str(folder / "artifacts"),
+            ],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            yield server, f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
-def cluster(mlflow_server: tuple[str, Path]) -> Iterator[Cluster]:
-    """A head without CPUs (so it runs no trial) and two worker nodes; a test that loses a worker replaces it."""
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A head without CPUs (so it runs no trial), two worker nodes and an MLflow server, started side by side.
+
+    A test that loses a worker replaces it.
+    """
     import ray
     from ray.cluster_utils import Cluster as RayCluster
 
-    ray_cluster = RayCluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 0,
-            "include_dashboard": False,
-            # notice a lost node within seconds rather than Ray's default ~30 s
-            "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 5},
-        },
-    )
-    try:
-        tracking_uri, artifacts = mlflow_server
-        running = Cluster(ray_cluster, {}, tracking_uri, artifacts)
-        running.add_worker()
-        running.add_worker()
-        ray_cluster.wait_for_nodes()
-        yield running
-    finally:
-        ray.shutdown()  # an in-process CLI call may have joined the cluster
-        ray_cluster.shutdown()
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    with _mlflow_server(folder) as (server, url):
+        ray_cluster = RayCluster(
+            initialize_head=True,
+            head_node_args={
+                "num_cpus": 0,
+                "include_dashboard": False,
+                # notice a lost node within seconds rather than Ray's default ~30 s
+                "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 5},
+            },
+        )
+        try:
+            running = Cluster(ray_cluster, {}, url, folder / "artifacts")
+            running.add_worker()
+            running.add_worker()
+            ray_cluster.wait_for_nodes()
+            _wait_for(lambda: _server_is_up(url) or server.poll() is not None, "the MLflow server to start")
+            assert server.poll() is None, f"mlflow server exited: {(folder / 'server.log').read_text()[-2000:]}"
+            yield running
+        finally:
+            ray.shutdown()  # an in-process CLI call may have joined the cluster
+            ray_cluster.shutdown()
 
 
 def _digits_npz(folder: Path) -> Path:
