@@ -60,3 +60,12 @@ def test_run_against_an_unreachable_address_exits_2_in_one_line(tmp_path: Path, 
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"error: cannot reach a Ray cluster at {address} ") and "\n" not in error
     assert not workdir.exists() and not ray.is_initialized()
+
+
+def test_doctor_against_an_unreachable_address_exits_2_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    address = f"127.0.0.1:{_closed_port()}"
+    with pytest.raises(SystemExit) as done:
+        main(["doctor", "--address", address])
+    assert done.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: cannot reach a Ray cluster at {address} ") and "\n" not in error
