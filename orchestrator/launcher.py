@@ -14,7 +14,7 @@ from typing import Any
 from ray import tune
 
 from orchestrator import tracking
-from orchestrator.cluster import check_cluster_storage, start_ray
+from orchestrator.cluster import check_cluster_storage, check_reachable, start_ray
 from orchestrator.environment import check_local_gpus, check_paths
 from orchestrator.plan import PlannedTrial, plan_trials
 from orchestrator.spec import SweepSpec, load_spec, parse_spec
@@ -103,6 +103,8 @@ def run_sweep(
     prefill: bool = True,
 ) -> SweepOutcome:
     """Validate the spec, join Ray, prefill the feature cache, open the sweep in MLflow and run the pending trials."""
+    if address is not None:
+        check_reachable(address)  # in seconds, before planning the trials imports the trial side
     spec, trials = prepare_sweep(ref, workspace, local=address is None)
     connect_ray(workspace, address)  # an unreachable cluster or a refused storage stops here, before any write
     if prefill:  # before anything is written: an unreadable dataset or checkpoint stops here
