@@ -14,7 +14,7 @@ from typing import Any
 from ray import tune
 
 from orchestrator import tracking
-from orchestrator.cluster import check_cluster_storage, start_ray
+from orchestrator.cluster import check_cluster_storage, check_reachable, start_ray
 from orchestrator.environment import check_local_gpus, check_paths
 from orchestrator.live_view import SweepHeader
 from orchestrator.plan import PlannedTrial, plan_trials
@@ -104,9 +104,12 @@ def run_sweep(
     body: Callable[..., Any] | None = None,
     prefill: bool = True,
 ) -> SweepOutcome:
-    """Validate the spec, open the sweep in MLflow, prefill the feature cache and run the pending trials on Ray."""
+    """Validate the spec, join Ray, prefill the feature cache, open the sweep in MLflow and run the pending trials."""
+    if address is not None:
+        check_reachable(address)  # in seconds, before planning the trials imports the trial side
     spec, trials = prepare_sweep(ref, workspace, local=address is None)
     with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+        connect_ray(workspace, address)  # an unreachable cluster or a refused storage stops here, before any write
         if prefill:  # before anything is written: an unreadable dataset or checkpoint stops here
             from orchestrator.feature_cache import prefill_feature_cache
 
@@ -121,7 +124,6 @@ def run_sweep(
             tracking.close_sweep(context, status="FINISHED")
             return SweepOutcome(launched=0, skipped=len(trials), errored=0)
         progress.show(sweep_header(workspace, spec.name, len(trials), len(trials) - len(pending), len(pending)))
-        connect_ray(workspace, address)
         tuner = _grid_tuner(spec, pending, context, workspace, body, progress)
         errored, unfinished = _fit(tuner, context)
     return SweepOutcome(len(pending), len(trials) - len(pending), errored, unfinished)
@@ -144,13 +146,13 @@ def resume_sweep(
         )
     spec = parse_spec(load_yaml(tracking.read_sweep_spec(context), source="spec.yaml"), workspace.workdir)
     with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+        connect_ray(workspace, address)
         context = tracking.open_sweep(
             workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
             dump_yaml(spec.model_dump(mode="json")),
         )
         progress.show(sweep_header(workspace, spec.name))
-        connect_ray(workspace, address)
-        trainable = build_trainable(context, spec.resources.cpu, spec.resources.gpu, body)
+        trainable = build_trainable(context, spec.resources.per_trial(), body)
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
         _show_progress(tuner, progress)
         errored, unfinished = _fit(tuner, context)
@@ -191,7 +193,7 @@ def _grid_tuner(
     body: Callable[..., Any] | None, progress: SweepProgress,
 ) -> Any:
     return tune.Tuner(
-        build_trainable(context, spec.resources.cpu, spec.resources.gpu, body),
+        build_trainable(context, spec.resources.per_trial(), body),
         param_space={"trial": tune.grid_search([trial.as_tune_config() for trial in trials])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True, trial_dirname_creator=trial_dirname

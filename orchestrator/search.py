@@ -66,13 +66,13 @@ def run_search(
     """Run ``search.num_samples`` new points (times the number of seeds) and return the study's best trials."""
     spec, arm, fixed = prepare_search(ref, workspace, local=address is None)
     with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+        connect_ray(workspace, address)  # before anything is written: a refused cluster leaves no trace
         context = tracking.open_sweep(
             workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
             dump_yaml(spec.model_dump(mode="json")),
         )
         total = spec.search.num_samples * len(spec.seeds)
         progress.show(sweep_header(workspace, spec.name, total, 0, total))
-        connect_ray(workspace, address)
         prepare_study(workspace, spec.name, spec.search)
         results = _tuner(spec, arm, fixed, workspace, context, body, progress).fit()
         tracking.close_sweep(context, status="FAILED" if results.errors else "FINISHED")
@@ -87,7 +87,7 @@ def _tuner(
     search, repeats = spec.search, len(spec.seeds)
     space = {key: _tune_domain(param) for key, param in search.space.items()}
     return tune.Tuner(
-        build_trainable(context, spec.resources.cpu, spec.resources.gpu, body),
+        build_trainable(context, spec.resources.per_trial(), body),
         param_space={TRIAL: search_trial_template(arm, fixed, spec.seeds), **space},
         tune_config=tune.TuneConfig(
             search_alg=_searcher(spec, workspace, repeats),

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, field_validator, model_validator
 
 import search_spaces
 from orchestrator.yaml_io import load_yaml
@@ -43,6 +43,7 @@ class Resources(_Strict):
     gpu: float = Field(default=0.0, ge=0)
     max_concurrent: int | None = Field(default=None, ge=1)
     max_failures: int = Field(default=2, ge=0)
+    custom: dict[str, PositiveFloat] = Field(default_factory=dict)  # Ray custom resources, e.g. {gpu_a100: 1}
 
     @field_validator("gpu")
     @classmethod
@@ -50,6 +51,10 @@ class Resources(_Strict):
         if value > 1 and not float(value).is_integer():
             raise ValueError(f"must be a fraction <= 1 or a whole number of GPUs, but got {value}")
         return value
+
+    def per_trial(self) -> dict[str, float]:
+        """What one trial asks Ray for: ``{"cpu": .., "gpu": .., **custom}``."""
+        return {"cpu": self.cpu, "gpu": self.gpu, **self.custom}
 
 
 class SearchParam(_Strict):

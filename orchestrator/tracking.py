@@ -5,7 +5,7 @@ Schema (shared with ``reports``): experiment ``dcsweep/<sweep>``; parent run nam
 ``spec.yaml``; child runs tagged ``mlflow.parentRunId``, ``dcsweep.role=trial``, ``dcsweep.sweep_id``,
 ``dcsweep.trial_name``, ``dcsweep.trial_key``, ``dcsweep.arm``, ``dcsweep.seed`` (and ``dcsweep.error`` when
 failed), params = flattened TrialConfig + ``arm`` + ``seed``, metrics per epoch with ``step=epoch``, and the
-artifacts ``predictions.npz`` and ``curve.csv``.
+artifacts ``predictions.npz`` and ``curve.csv``. ``dcsweep.node_id`` names the Ray node of the latest attempt.
 
 Idempotence: a trial's run is looked up by (sweep id, trial key) before one is created, so a retried or
 restored trial continues its run, and epochs already logged are not logged again (no duplicate steps).
@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 from mlflow.entities import Metric, Param, RunTag
@@ -37,6 +38,7 @@ TRIAL_KEY = "dcsweep.trial_key"
 ARM = "dcsweep.arm"
 SEED = "dcsweep.seed"
 ERROR = "dcsweep.error"
+NODE_ID = "dcsweep.node_id"
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 MAX_TAG_CHARS = 5000
@@ -46,6 +48,12 @@ UNLOGGED_PARAMS = ("cache_dir",)  # where the feature cache lives says nothing a
 SUMMARY_METRICS = ("acc", "nmi", "ari", "pruned_frac", "total_train_time_s")
 BATCH = 100
 SQLITE_PREFIX = "sqlite:///"
+LOCAL_BACKEND_SCHEMES = ("", "file", "sqlite")
+
+
+def is_local_backend(tracking_uri: str) -> bool:
+    """True for a backend only this machine can reach (a sqlite file or a folder), False for a tracking server."""
+    return urlparse(tracking_uri).scheme in LOCAL_BACKEND_SCHEMES
 
 
 def default_tracking_uri(workdir: Path) -> str:
@@ -69,12 +77,17 @@ class SweepContext:
 
 
 def open_sweep(tracking_uri: str, artifact_root: Path, sweep_id: str, spec_hash: str, spec_yaml: str) -> SweepContext:
-    """Create or reuse the experiment and the sweep's parent run (set RUNNING), and log the resolved spec."""
+    """Create or reuse the experiment and the sweep's parent run (set RUNNING), and log the resolved spec.
+
+    Artifacts go under ``artifact_root`` with a local backend; a tracking server keeps them where it was told to
+    (``--artifacts-destination``), so that trials on other nodes upload through it rather than to this disk.
+    """
     client = MlflowClient(tracking_uri)
     name = experiment_name(sweep_id)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        experiment_id = client.create_experiment(name, artifact_location=artifact_root.resolve().as_uri())
+        location = artifact_root.resolve().as_uri() if is_local_backend(tracking_uri) else None
+        experiment_id = client.create_experiment(name, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
     parent = _find_run(client, experiment_id, {ROLE: "sweep", SWEEP_ID: sweep_id})
@@ -176,6 +189,10 @@ class TrialRun:
     @property
     def is_finished(self) -> bool:
         return self.status == "FINISHED"
+
+    def record_node(self, node_id: str) -> None:
+        """Tag the run with the Ray node this attempt runs on (a retry on another node overwrites it)."""
+        self._client.set_tag(self.run_id, NODE_ID, node_id)
 
     def last_logged_epoch(self) -> int:
         """The highest epoch already logged (0 if none): a resumed trial skips epochs up to it."""

@@ -48,14 +48,16 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext, body: Body | 
     Raises:
         Whatever the trial raises, after its run is ended FAILED with the error tag (Ray then retries it).
     """
-    if body is None:
-        from trainables.tune_trainable import run_under_tune as body
+    from trainables.tune_trainable import current_node_id, run_under_tune
+
+    body = body or run_under_tune
     trial = resolve_trial(config)
     params = flatten(parse_trial_config(trial.config))
     run = TrialRun.open(context, trial.name, trial.key, trial.arm, trial.seed, params)
     if run.is_finished:
         tune.report(run.latest_metrics())
         return
+    run.record_node(current_node_id())
     try:
         body(trial.config, callbacks=(MlflowTrialLogger(run),))
     except BaseException as error:
@@ -90,10 +92,11 @@ class MlflowTrialLogger:
         self._run.finish(final, result.curve, predictions)
 
 
-def build_trainable(context: SweepContext, cpu: float, gpu: float, body: Body | None = None) -> Any:
-    """``sweep_trainable`` bound to the sweep (``tune.with_parameters``) with per-trial resources."""
+def build_trainable(context: SweepContext, resources: dict[str, float], body: Body | None = None) -> Any:
+    """``sweep_trainable`` bound to the sweep (``tune.with_parameters``) with per-trial ``resources``
+    (``Resources.per_trial()``: cpu, gpu and any custom resources)."""
     bound = tune.with_parameters(sweep_trainable, context=context, body=body)
-    return tune.with_resources(bound, {"cpu": cpu, "gpu": gpu})
+    return tune.with_resources(bound, resources)
 
 
 def trial_dirname(trial: Any) -> str:

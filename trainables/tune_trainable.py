@@ -1,7 +1,8 @@
 """The Ray Tune function trainable: every Ray call of dcsweep's trial side lives in this one adapter.
 
 Ray's reporting API has changed more than once; this module is written against ray 2.60:
-``ray.tune.get_checkpoint()``, ``ray.tune.report(metrics, checkpoint=...)`` and ``ray.tune.Checkpoint``.
+``ray.tune.get_checkpoint()``, ``ray.tune.report(metrics, checkpoint=...)``, ``ray.tune.Checkpoint`` and
+``ray.get_runtime_context()``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 
 from trainables.config import parse_trial_config
@@ -51,6 +53,11 @@ def run_under_tune(config: dict[str, Any], callbacks: Sequence[TrialCallback] = 
 def tune_trainable(config: dict[str, Any]) -> None:
     """The function passed to ``ray.tune.Tuner``; it returns nothing because results are reported per epoch."""
     run_under_tune(config)
+
+
+def current_node_id() -> str:
+    """The id (hex) of the Ray node this trial runs on."""
+    return ray.get_runtime_context().get_node_id()
 
 
 def _restore(target: Path) -> Path | None:

@@ -1,10 +1,12 @@
-"""``dcsweep doctor``: what this machine offers a sweep (library versions, GPUs, faiss-GPU, datasets on disk)."""
+"""``dcsweep doctor``: what this machine offers a sweep (library versions, GPUs, faiss-GPU, datasets on disk), and
+with ``--address`` what each node of a Ray cluster offers (CPUs, GPUs, custom resources, GPUs torch and faiss see)."""
 
 from __future__ import annotations
 
 import os
 from importlib import metadata
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -12,6 +14,7 @@ from orchestrator.cli_app import app
 from orchestrator.options import DEFAULT_WORKDIR, WorkdirOption
 
 LIBRARIES = ("torch", "torchvision", "ray", "faiss", "mlflow", "optuna")
+HIDDEN_RESOURCES = ("memory", "object_store_memory")  # Ray's byte counts; not what a spec asks for
 DISTRIBUTIONS = {"faiss": ("faiss-gpu", "faiss-cpu", "faiss-gpu-cu12", "faiss-gpu-cu11")}
 
 
@@ -65,9 +68,37 @@ def dataset_roots() -> list[tuple[str, str]]:
     return rows
 
 
+def node_accelerators() -> str:
+    """What a node's own torch and faiss see; run on each node of a cluster by ``doctor --address``."""
+    return f"GPU {gpu_summary()}; faiss GPU {faiss_gpu_summary()}"
+
+
+def cluster_lines(address: str) -> list[str]:
+    """A summary line for the cluster at ``address`` and one line per alive node (ConfigError if unreachable)."""
+    from orchestrator.cluster import describe_cluster
+
+    nodes = describe_cluster(address, node_accelerators)
+    cpus = sum(node.resources.get("CPU", 0) for node in nodes)
+    gpus = sum(node.resources.get("GPU", 0) for node in nodes)
+    lines = [f"{'cluster':<12} {address}: {len(nodes)} nodes, {cpus:g} CPUs, {gpus:g} GPUs"]
+    for node in nodes:
+        shown = {"CPU": 0, "GPU": 0, **node.resources}
+        resources = "  ".join(f"{name} {amount:g}" for name, amount in shown.items() if name not in HIDDEN_RESOURCES)
+        role = "head" if node.is_head else "worker"
+        lines.append(f"  {role:<6} {node.node_id[:12]} {node.ip:<15} {resources} | {node.probe}")
+    return lines
+
+
 @app.command("doctor")
-def doctor(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
-    """Print library versions, visible GPUs, faiss-GPU support, the dataset roots that exist and the workdir."""
+def doctor(
+    address: Annotated[
+        Optional[str],  # noqa: UP007 (typer needs Optional here)
+        typer.Option("--address", help="Also list the nodes of this Ray cluster and what each one's GPUs and faiss offer."),
+    ] = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+) -> None:
+    """Print library versions, visible GPUs, faiss-GPU support, the dataset roots that exist and the workdir;
+    with --address, the cluster's nodes."""
     for name in LIBRARIES:
         typer.echo(f"{name:<12} {library_version(name)}")
     typer.echo(f"{'GPU':<12} {gpu_summary()}")
@@ -80,6 +111,9 @@ def doctor(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
     for name, where in dataset_roots():
         typer.echo(f"  {name:<14} {where}")
     typer.echo(f"{'workdir':<12} {workdir_summary(workdir)}")
+    if address is not None:
+        for line in cluster_lines(address):
+            typer.echo(line)
 
 
 def workdir_summary(workdir: Path) -> str:
