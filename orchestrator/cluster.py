@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from urllib.parse import urlparse
 
 from trainables.errors import ConfigError
 
 LOCAL_TRACKING_SCHEMES = ("", "file", "sqlite")
+LOOPBACK = "127.0.0.1"
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's single-machine mode
 
 
 def start_ray(address: str | None) -> int:
@@ -23,14 +27,40 @@ def start_ray(address: str | None) -> int:
     # each trial checkpoints every few epochs by design; Ray's warning about frequent state snapshots is noise here
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not ray.is_initialized():
-        ray.init(
-            address=address or "local",
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            configure_logging=True,
-            log_to_driver=True,
-        )
+        local = address is None
+        with _on_loopback() if local else nullcontext():
+            ray.init(
+                address=address or "local",
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                configure_logging=True,
+                log_to_driver=True,
+                **({"_node_ip_address": LOOPBACK} if local else {}),
+            )
     return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+@contextmanager
+def _on_loopback() -> Iterator[None]:
+    """While a local Ray starts: keep its servers on 127.0.0.1.
+
+    On Linux Ray swaps 127.0.0.1 for the machine's address and binds all interfaces; its single-machine mode (the
+    one it uses on macOS) keeps every server on the loopback. The mode is set for this process and the servers it
+    starts, and restored once they run.
+    """
+    from ray._private import ray_constants
+
+    before = (os.environ.get(SINGLE_MACHINE_ENV), ray_constants.ENABLE_RAY_CLUSTER)
+    os.environ[SINGLE_MACHINE_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before[1]
+        if before[0] is None:
+            os.environ.pop(SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[SINGLE_MACHINE_ENV] = before[0]
 
 
 def check_cluster_storage(num_nodes: int, storage_path: str, storage_is_shared: bool, tracking_uri: str) -> None:

@@ -19,7 +19,11 @@ def resume(
     storage: StorageOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Restore SWEEP's Tuner: unfinished trials continue from their checkpoints, finished ones are kept."""
-    outcome = resume_sweep(sweep, Workspace.create(workdir, storage, tracking_uri), address=address)
+    """Restore SWEEP's Tuner: unfinished trials continue from their checkpoints, finished ones are kept.
+
+    Ctrl-C (SIGINT) or SIGTERM stops it again, resumable; the exit code is then 130 or 143.
+    """
+    workspace = Workspace.create(workdir, storage, tracking_uri)
+    outcome = resume_sweep(sweep, workspace, address=address)
     typer.echo(f"sweep {sweep}: {outcome.launched} trials in the experiment, {outcome.errored} errored")
-    exit_on_unfinished_work(outcome)
+    exit_on_unfinished_work(outcome, sweep, workspace.workdir)
