@@ -42,11 +42,17 @@ class InterruptWatch:
         else:
             raise Interrupted(signum)
 
+    def install(self) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self.handle)
+
     @contextmanager
     def tune_running(self) -> Iterator[None]:
         """Mark the block as Ray Tune's loop: a signal then stops Tune gracefully instead of raising."""
         before = os.environ.get(TUNE_OWN_SIGINT)
         os.environ[TUNE_OWN_SIGINT] = "1"  # Tune must not replace our SIGINT handler
+        if threading.current_thread() is threading.main_thread():
+            self.install()  # again: Ray's core, started since, installs its own SIGTERM handler (it aborts)
         self._in_tune = True
         try:
             yield
@@ -67,8 +73,7 @@ def watch_interrupts() -> Iterator[InterruptWatch]:
         yield watch
         return
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, watch.handle)
+    watch.install()
     try:
         yield watch
     finally:
