@@ -115,7 +115,12 @@ class SearchSpec(_Strict):
 
 
 class SweepSpec(_Strict):
-    """A campaign: ``base`` TrialConfig fragment, ``grid`` (cartesian), ``arms`` (overrides), ``seeds``."""
+    """A campaign: ``base`` TrialConfig fragment, ``grid`` (cartesian), ``arms`` (overrides), ``seeds``.
+
+    Limits checked here, before anything is expanded: ``grid x arms x seeds`` at most ``max_trials`` trials
+    (default 10,000; raise it in the spec for a larger campaign), seeds are ints in [0, 2**32) (no strings or
+    booleans), and the name and arm names are single clean tokens (they name folders, runs and trials).
+    """
 
     name: str
     base: dict[str, Any] = Field(default_factory=dict)
