@@ -225,6 +225,7 @@ def test_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path: Pa
         wait_for(lambda: _state_names_a_finished_trial(workdir / "ray_results" / "driver"), "Ray's saved state")
     finally:
         _kill_tree(driver.pid)
+        driver.wait()  # dead, not dying: its lock on the sweep is released only once it has exited
     _, _, children = _runs(workdir, "driver")
     finished_before = {run.info.run_id: run.info.end_time for run in children if run.info.status == "FINISHED"}
     assert len(finished_before) == 1
@@ -355,6 +356,7 @@ def test_interrupted_sweep_refuses_a_second_driver_ends_killed_and_resumes(
     finally:
         if first.poll() is None:
             _kill_tree(first.pid)
+            first.wait()
     assert "continue with `dcsweep resume interrupt" in log.read_text()
     _, parents, children = _runs(workdir, "interrupt")
     assert [run.info.status for run in parents] == ["KILLED"]
