@@ -6,11 +6,15 @@ import importlib
 import pkgutil
 import sys
 
-import click
+import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # Typer vendors its own click
 
 from orchestrator import commands
 from orchestrator.cli_app import app
+from orchestrator.interrupts import Interrupted
 from trainables.errors import DcsweepError
+
+USER_ERROR = 2
 
 
 def _register_commands() -> None:
@@ -20,21 +24,44 @@ def _register_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; a DcsweepError prints ``error: <message>`` and exits 2."""
+    """Run the CLI; a non-zero code exits (every error the user can cause is one ``error: ...`` line and exit 2)."""
     _register_commands()
+    code = run_cli(argv)
+    if code:
+        sys.exit(code)
+
+
+def run_cli(argv: list[str] | None) -> int:
+    """The exit code of one CLI call: the command's own, or 2 after printing a user error on one line."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="dcsweep", standalone_mode=False)
     except DcsweepError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(2)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
+        return _user_error(str(error))
+    except UsageError as error:
+        return _user_error(_usage_problem(error))
+    except ClickException as error:
+        return _user_error(error.format_message())
+    except Interrupted as stop:  # a stop signal before Ray Tune ran (see orchestrator.interrupts)
+        typer.echo(f"interrupted by {stop}", err=True)
+        return 128 + stop.signum
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    return code if isinstance(code, int) else 0
+
+
+def _usage_problem(error: UsageError) -> str:
+    """``<problem>; usage: dcsweep run [OPTIONS] SPEC (see `dcsweep run --help`)``."""
+    problem = "no command given" if isinstance(error, NoArgsIsHelpError) else error.format_message().rstrip(".")
+    if error.ctx is None:
+        return f"{problem}; see `dcsweep --help`"
+    usage = error.ctx.get_usage().removeprefix("Usage:").strip()
+    return f"{problem}; usage: {usage} (see `{error.ctx.command_path} --help`)"
+
+
+def _user_error(message: str) -> int:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    return USER_ERROR
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from orchestrator.version import package_version
 app = typer.Typer(
     name="dcsweep",
     help="Deep-clustering sweeps (DACHI + DSS) on Ray Tune, tracked in MLflow, searched with Optuna.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # no command: a one-line usage error, exit 2 (orchestrator.cli)
     add_completion=True,
     pretty_exceptions_enable=False,
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -16,6 +17,8 @@ DEFAULT_PORTS = {"": 6379, "ray": 10001}  # a GCS address (host:port) and a Ray 
 CONNECT_TIMEOUT_S = 5.0
 PROBE_TIMEOUT_S = 300.0  # a busy node may need minutes to start a worker process for the probe
 HEAD_MARKER = "node:__internal_head__"
+LOOPBACK = "127.0.0.1"
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's single-machine mode
 
 
 def check_reachable(address: str) -> None:
@@ -63,14 +66,17 @@ def start_ray(address: str | None) -> int:
     if not ray.is_initialized():
         if address is not None:
             check_reachable(address)
+        local = address is None
         try:
-            ray.init(
-                address=address or "local",
-                include_dashboard=False,
-                logging_level=logging.WARNING,
-                configure_logging=True,
-                log_to_driver=True,
-            )
+            with _on_loopback() if local else nullcontext():
+                ray.init(
+                    address=address or "local",
+                    include_dashboard=False,
+                    logging_level=logging.WARNING,
+                    configure_logging=True,
+                    log_to_driver=True,
+                    **({"_node_ip_address": LOOPBACK} if local else {}),
+                )
         except ConnectionError as error:  # e.g. --address auto with no cluster running on this machine
             reason = str(error).split(". ")[0].strip()
             raise ConfigError(
@@ -78,6 +84,29 @@ def start_ray(address: str | None) -> int:
                 f"--address host:6379"
             ) from None
     return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+@contextmanager
+def _on_loopback() -> Iterator[None]:
+    """While a local Ray starts: keep its servers on 127.0.0.1.
+
+    On Linux Ray swaps 127.0.0.1 for the machine's address and binds all interfaces; its single-machine mode (the
+    one it uses on macOS) keeps every server on the loopback. The mode is set for this process and the servers it
+    starts, and restored once they run.
+    """
+    from ray._private import ray_constants
+
+    before = (os.environ.get(SINGLE_MACHINE_ENV), ray_constants.ENABLE_RAY_CLUSTER)
+    os.environ[SINGLE_MACHINE_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before[1]
+        if before[0] is None:
+            os.environ.pop(SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[SINGLE_MACHINE_ENV] = before[0]
 
 
 def check_cluster_storage(num_nodes: int, storage_path: str, storage_is_shared: bool, tracking_uri: str) -> None:

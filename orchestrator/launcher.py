@@ -1,7 +1,9 @@
 """Launching a sweep on Ray Tune (``dcsweep run``) and restoring an interrupted one (``dcsweep resume``).
 
 Ray Tune schedules the trials (a grid search over the planned trials); each trial logs to its MLflow child
-run, and trials already FINISHED in MLflow are left out of a re-run of the same sweep.
+run, and trials already FINISHED in MLflow are left out of a re-run of the same sweep. One driver at a time runs a
+sweep in a workdir (``orchestrator.locks``); SIGINT or SIGTERM ends the sweep KILLED, resumable
+(``orchestrator.interrupts``).
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from ray import tune
 
 from orchestrator import tracking
 from orchestrator.cluster import check_cluster_storage, check_reachable, start_ray
-from orchestrator.environment import check_local_gpus, check_paths
+from orchestrator.environment import check_devices, check_local_gpus, check_paths
+from orchestrator.interrupts import Interrupted, InterruptWatch, watch_interrupts
 from orchestrator.live_view import SweepHeader
+from orchestrator.locks import driver_lock
 from orchestrator.plan import PlannedTrial, plan_trials
 from orchestrator.progress import SweepProgress, log_path
-from orchestrator.spec import SweepSpec, load_spec, parse_spec
+from orchestrator.spec import SWEEP_NAME, SweepSpec, load_spec, parse_spec
 from orchestrator.trainable import build_trainable, resolve_trial, trial_dirname
 from orchestrator.yaml_io import dump_yaml, load_yaml
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, DcsweepError
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,14 @@ class Workspace:
 
     @classmethod
     def create(cls, workdir: Path, storage: str | None = None, tracking_uri: str | None = None) -> Workspace:
-        workdir = workdir.resolve()
+        """The workspace of ``workdir`` (nothing is created yet).
+
+        Raises:
+            ConfigError: ``workdir`` exists but is not a folder.
+        """
+        workdir = workdir.expanduser().resolve()
+        if workdir.exists() and not workdir.is_dir():
+            raise ConfigError(f"--workdir {workdir} is a file, not a folder; pass a folder path (it is created if missing)")
         return cls(
             workdir=workdir,
             storage=storage or str(workdir / "ray_results"),
@@ -54,12 +65,15 @@ class Workspace:
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """How a launch ended: trials run now, skipped as already finished, errored, and left unfinished (interrupted)."""
+    """How a launch ended: trials run now, skipped as already finished, errored, left unfinished, and the signal
+    (SIGINT/SIGTERM number) that interrupted the driver, if any."""
 
     launched: int
     skipped: int
     errored: int
     unfinished: int = 0
+    interrupted_by: int | None = None
+    sweep_id: str = ""
 
 
 class TrackingCallback(tune.Callback):
@@ -85,7 +99,7 @@ def prepare_sweep(ref: str | Path, workspace: Workspace, local: bool) -> tuple[S
     """Load, expand and check a spec against this machine; nothing is started or written.
 
     Raises:
-        ConfigError: the spec or one of its trials is invalid, a path is missing, or the GPUs do not fit.
+        ConfigError: the spec or one of its trials is invalid, a path is missing, or the GPUs or a device are not there.
     """
     spec = load_spec(ref, workspace.workdir)
     if spec.search is not None:
@@ -94,6 +108,7 @@ def prepare_sweep(ref: str | Path, workspace: Workspace, local: bool) -> tuple[S
     check_paths(trials)
     if local:
         check_local_gpus(spec.resources)
+        check_devices(trials)
     return spec, trials
 
 
@@ -104,29 +119,42 @@ def run_sweep(
     body: Callable[..., Any] | None = None,
     prefill: bool = True,
 ) -> SweepOutcome:
-    """Validate the spec, join Ray, prefill the feature cache, open the sweep in MLflow and run the pending trials."""
+    """Validate the spec, join Ray, prefill the feature cache, open the sweep in MLflow and run the pending trials.
+
+    Raises:
+        ConfigError: the spec is invalid, or another driver runs this sweep in this workdir.
+        DcsweepError: Ray could not be started or joined.
+    """
     if address is not None:
         check_reachable(address)  # in seconds, before planning the trials imports the trial side
     spec, trials = prepare_sweep(ref, workspace, local=address is None)
-    with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+    with (
+        SweepProgress(log_path(workspace.workdir, spec.name)) as progress,
+        driver_lock(workspace.workdir, spec.name),
+        watch_interrupts() as watch,
+    ):
         connect_ray(workspace, address)  # an unreachable cluster or a refused storage stops here, before any write
-        if prefill:  # before anything is written: an unreadable dataset or checkpoint stops here
+        if prefill:  # before MLflow is written: an unreadable dataset or checkpoint stops here
             from orchestrator.feature_cache import prefill_feature_cache
 
             prefill_feature_cache(trials)
-        context = tracking.open_sweep(
-            workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
-            dump_yaml(spec.model_dump(mode="json")),
-        )
-        finished = tracking.finished_trial_keys(context)
+        earlier = tracking.find_sweep(workspace.tracking_uri, spec.name)
+        finished = tracking.finished_trial_keys(earlier) if earlier else set()
         pending = [trial for trial in trials if trial.key not in finished]
         if not pending:
-            tracking.close_sweep(context, status="FINISHED")
-            return SweepOutcome(launched=0, skipped=len(trials), errored=0)
+            tracking.close_sweep(_open(spec, workspace), status="FINISHED")
+            return SweepOutcome(launched=0, skipped=len(trials), errored=0, sweep_id=spec.name)
+        context = _open(spec, workspace)
         progress.show(sweep_header(workspace, spec.name, len(trials), len(trials) - len(pending), len(pending)))
-        tuner = _grid_tuner(spec, pending, context, workspace, body, progress)
-        errored, unfinished = _fit(tuner, context)
-    return SweepOutcome(len(pending), len(trials) - len(pending), errored, unfinished)
+        try:
+            tuner = _grid_tuner(spec, pending, context, workspace, body, progress)
+            errored, unfinished = _fit(tuner, context, watch)
+        except Interrupted as stop:
+            return _interrupted(context, launched=len(pending), skipped=len(trials) - len(pending), signum=stop.signum)
+        except BaseException:
+            tracking.close_sweep(context, status="FAILED")
+            raise
+    return SweepOutcome(len(pending), len(trials) - len(pending), errored, unfinished, watch.signum, spec.name)
 
 
 def resume_sweep(
@@ -137,6 +165,8 @@ def resume_sweep(
     Raises:
         ConfigError: no such sweep in this workdir's MLflow backend or Ray storage.
     """
+    if not SWEEP_NAME.fullmatch(sweep_id):
+        raise ConfigError(f"{sweep_id!r} is not a sweep name (letters, digits, '_', '.', '-'); pass the spec's 'name'")
     context = tracking.find_sweep(workspace.tracking_uri, sweep_id)
     path = workspace.experiment_path(sweep_id)
     if context is None or not tune.Tuner.can_restore(path):
@@ -145,18 +175,38 @@ def resume_sweep(
             f"with `dcsweep run`"
         )
     spec = parse_spec(load_yaml(tracking.read_sweep_spec(context), source="spec.yaml"), workspace.workdir)
-    with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+    with (
+        SweepProgress(log_path(workspace.workdir, spec.name)) as progress,
+        driver_lock(workspace.workdir, spec.name),
+        watch_interrupts() as watch,
+    ):
         connect_ray(workspace, address)
-        context = tracking.open_sweep(
-            workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
-            dump_yaml(spec.model_dump(mode="json")),
-        )
+        context = _open(spec, workspace)
         progress.show(sweep_header(workspace, spec.name))
-        trainable = build_trainable(context, spec.resources.per_trial(), body)
-        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
-        _show_progress(tuner, progress)
-        errored, unfinished = _fit(tuner, context)
-    return SweepOutcome(len(tuner.get_results()), 0, errored, unfinished)
+        try:
+            trainable = build_trainable(context, spec.resources.per_trial(), body)
+            tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+            _show_progress(tuner, progress)
+            errored, unfinished = _fit(tuner, context, watch)
+        except Interrupted as stop:
+            return _interrupted(context, launched=0, skipped=0, signum=stop.signum)
+        except BaseException:
+            tracking.close_sweep(context, status="FAILED")
+            raise
+    return SweepOutcome(len(tuner.get_results()), 0, errored, unfinished, watch.signum, spec.name)
+
+
+def _open(spec: SweepSpec, workspace: Workspace) -> tracking.SweepContext:
+    return tracking.open_sweep(
+        workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(), dump_yaml(spec.model_dump(mode="json"))
+    )
+
+
+def _interrupted(context: tracking.SweepContext, launched: int, skipped: int, signum: int) -> SweepOutcome:
+    """A driver stopped outside Ray Tune's loop (or forced by a second signal): its runs end KILLED."""
+    unfinished = tracking.kill_running_trials(context)
+    tracking.close_sweep(context, status="KILLED")
+    return SweepOutcome(launched, skipped, 0, unfinished, signum, context.sweep_id)
 
 
 def run_config(spec: SweepSpec, workspace: Workspace, context: tracking.SweepContext, *callbacks: tune.Callback) -> Any:
@@ -203,16 +253,43 @@ def _grid_tuner(
 
 
 def connect_ray(workspace: Workspace, address: str | None) -> None:
-    """Start or join Ray, then refuse local storage or local tracking on a multi-node cluster (ConfigError)."""
-    nodes = start_ray(address)
+    """Start or join Ray, then refuse local storage or local tracking on a multi-node cluster (ConfigError).
+
+    Raises:
+        DcsweepError: Ray did not start (e.g. its node timed out on a busy machine) or the cluster is unreachable.
+    """
+    try:
+        nodes = start_ray(address)
+    except DcsweepError:
+        raise
+    except Exception as error:  # Ray raises bare Exception / RuntimeError / ConnectionError on start-up
+        raise DcsweepError(_ray_start_failure(address, error)) from None
     check_cluster_storage(nodes, workspace.storage, workspace.storage_is_shared, workspace.tracking_uri)
 
 
-def _fit(tuner: Any, context: tracking.SweepContext) -> tuple[int, int]:
-    """Run the Tuner; returns (errored, unfinished) trial counts. An interrupted sweep's parent run ends KILLED."""
-    results = tuner.fit()
+def _ray_start_failure(address: str | None, error: Exception) -> str:
+    reason = " ".join(str(error).split())[:300] or type(error).__name__
+    if address is None:
+        return (
+            f"the local Ray did not start ({reason}); retry when the machine is less busy, and check that /tmp has "
+            f"free space and that no stale Ray is left (`ray stop`)"
+        )
+    return f"could not join the Ray cluster at {address} ({reason}); check the address and that the cluster is up"
+
+
+def _fit(tuner: Any, context: tracking.SweepContext, watch: InterruptWatch) -> tuple[int, int]:
+    """Run the Tuner; returns (errored, unfinished) trial counts.
+
+    An interrupted sweep (a signal, or trials left unfinished) ends KILLED, and so do its trial runs still RUNNING.
+    """
+    with watch.tune_running():
+        results = tuner.fit()
     errored = results.num_errors
     unfinished = len(results) - results.num_terminated - errored
     tracking.log_arm_summary(context)
-    tracking.close_sweep(context, status="KILLED" if unfinished else "FAILED" if errored else "FINISHED")
+    if watch.signum is not None or unfinished:
+        tracking.kill_running_trials(context)
+        tracking.close_sweep(context, status="KILLED")
+    else:
+        tracking.close_sweep(context, status="FAILED" if errored else "FINISHED")
     return errored, unfinished

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -33,9 +34,19 @@ SpecArgument = Annotated[str, typer.Argument(help="A spec path or a shipped spec
 DEFAULT_WORKDIR = Path("runs")
 
 
-def exit_on_unfinished_work(outcome: SweepOutcome) -> None:
-    """After a launch: name the unfinished trials and how to resume; exit 1 if any trial errored or is unfinished."""
-    if outcome.unfinished:
-        typer.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with `dcsweep resume <sweep>`")
+def exit_on_unfinished_work(outcome: SweepOutcome, sweep: str, workdir: Path) -> None:
+    """After a launch: name the unfinished trials and how to resume, then exit.
+
+    Exit codes: ``128 + signal`` when SIGINT (130) or SIGTERM (143) interrupted the driver, 1 when a trial errored
+    or is unfinished, else 0 (by returning).
+    """
+    if outcome.unfinished or outcome.interrupted_by is not None:
+        cause = "" if outcome.interrupted_by is None else f" by {signal.Signals(outcome.interrupted_by).name}"
+        typer.echo(
+            f"interrupted{cause} with {outcome.unfinished} trials unfinished; continue with "
+            f"`dcsweep resume {sweep} --workdir {workdir}`"
+        )
+    if outcome.interrupted_by is not None:
+        raise typer.Exit(128 + outcome.interrupted_by)
     if outcome.errored or outcome.unfinished:
         raise typer.Exit(1)

@@ -48,12 +48,17 @@ def plan_trials(spec: SweepSpec, workdir: Path) -> list[PlannedTrial]:
     Example: a spec with arms {baseline, ours}, seeds [0, 1] and ``method.name: cdc`` gives
     ``cdc/baseline/seed0``, ``cdc/baseline/seed1``, ``cdc/ours/seed0``, ``cdc/ours/seed1``.
 
+    Trials are keyed by their resolved TrialConfig (see ``trial_key``), so two that resolve to the same config
+    would share one MLflow run; they are refused.
+
     Raises:
-        ConfigError: a key is unknown, or a trial's config is invalid (the message names the trial and the key).
+        ConfigError: a key is unknown, a trial's config is invalid (the message names the trial and the key), or
+            two trials resolve to the same config (the message names both).
     """
     base = base_config(spec, workdir)
     axes = [_grid_axis(key, values) for key, values in spec.grid.items()]
-    trials = []
+    trials: list[PlannedTrial] = []
+    names_by_key: dict[str, str] = {}
     for arm, overrides in spec.arms.items():
         arm_flat = _flat_overrides(overrides, where=f"arms.{arm}")
         for combo in itertools.product(*axes):
@@ -62,8 +67,11 @@ def plan_trials(spec: SweepSpec, workdir: Path) -> list[PlannedTrial]:
             for seed in spec.seeds:
                 config = {**base, **grid_flat, **arm_flat, SEED_KEY: seed}
                 name = "/".join([str(config.get("method.name", DEFAULT_METHOD)), arm, *labels, f"seed{seed}"])
-                validate_trial_config(config, context=f"trial {name}")
-                trials.append(PlannedTrial(name=name, arm=arm, seed=seed, key=trial_key(config), config=config))
+                key = trial_key(validate_trial_config(config, context=f"trial {name}"))
+                if key in names_by_key:
+                    raise ConfigError(_same_config_message(names_by_key[key], name))
+                names_by_key[key] = name
+                trials.append(PlannedTrial(name=name, arm=arm, seed=seed, key=key, config=config))
     return with_dataset_names(trials)
 
 
@@ -83,6 +91,15 @@ def with_dataset_names(trials: list[PlannedTrial]) -> list[PlannedTrial]:
             parts.insert(len(parts) - 1, dataset)
         renamed.append(dataclasses.replace(trial, name="/".join(parts)))
     return renamed
+
+
+def _same_config_message(first: str, second: str) -> str:
+    if first == second:
+        return f"trial {first} appears twice: a grid list repeats a value; remove the repeated grid value"
+    return (
+        f"trials {first} and {second} resolve to the same config and would share one MLflow run; "
+        f"remove one of the two arms or grid values, or make them differ"
+    )
 
 
 def base_config(spec: SweepSpec, workdir: Path) -> dict[str, Any]:
@@ -186,11 +203,27 @@ def config_keys(model: type[BaseModel] = TrialConfig, prefix: str = "") -> dict[
     return keys
 
 
-def trial_key(config: dict[str, Any]) -> str:
-    """Hash of the config without the seed (and without the cache folder) plus the seed: ``<hash12>-s<seed>``."""
-    rest = {key: value for key, value in config.items() if key not in (SEED_KEY, CACHE_KEY)}
-    digest = hashlib.sha1(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return f"{digest}-s{config[SEED_KEY]}"
+def trial_key(config: TrialConfig | dict[str, Any]) -> str:
+    """A trial's identity: ``<hash12>-s<seed>``, the hash of its resolved TrialConfig without seed and cache folder.
+
+    The hash is of canonical JSON (sorted keys, whole floats written as ints), so ``2`` and ``2.0`` are one trial.
+    A flat dotted dict is validated into a TrialConfig first (raises ConfigError when invalid).
+    """
+    resolved = config if isinstance(config, TrialConfig) else parse_trial_config(config)
+    rest = {key: value for key, value in flatten(resolved).items() if key not in (SEED_KEY, CACHE_KEY)}
+    canonical = json.dumps(_canonical(rest), sort_keys=True, separators=(",", ":"), default=str)
+    return f"{hashlib.sha1(canonical.encode()).hexdigest()[:12]}-s{resolved.train.seed}"
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with whole floats as ints, inside dicts and lists too (equal values, one spelling)."""
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _flat_overrides(fragment: dict[str, Any], where: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, field_validator, model_validator
 
@@ -27,7 +27,10 @@ from reports.schema import ReportSpec
 from trainables.errors import ConfigError
 
 SHIPPED_SPECS = Path(search_spaces.__file__).parent
-SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # used with fullmatch: "abc\n" is refused
+ARM_NAME = re.compile(r"[A-Za-z0-9+][A-Za-z0-9_.+ -]*(?<![ .])")  # e.g. "+DACHI", "random-10", "+K-Means init"
+MAX_SEED = 2**32  # numpy and torch seeds are 32-bit
+DEFAULT_MAX_TRIALS = 10_000
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 LABEL_METRICS = frozenset({"acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece", "pruned_acc"})
 
@@ -117,13 +120,19 @@ class SearchSpec(_Strict):
 
 
 class SweepSpec(_Strict):
-    """A campaign: ``base`` TrialConfig fragment, ``grid`` (cartesian), ``arms`` (overrides), ``seeds``."""
+    """A campaign: ``base`` TrialConfig fragment, ``grid`` (cartesian), ``arms`` (overrides), ``seeds``.
+
+    Limits checked here, before anything is expanded: ``grid x arms x seeds`` at most ``max_trials`` trials
+    (default 10,000; raise it in the spec for a larger campaign), seeds are ints in [0, 2**32) (no strings or
+    booleans), and the name and arm names are single clean tokens (they name folders, runs and trials).
+    """
 
     name: str
     base: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     arms: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"base": {}}, min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(strict=True, ge=0, lt=MAX_SEED)]] = Field(default_factory=lambda: [0], min_length=1)
+    max_trials: int = Field(default=DEFAULT_MAX_TRIALS, ge=1)
     resources: Resources = Field(default_factory=Resources)
     search: SearchSpec | None = None
     report: ReportSpec = Field(default_factory=ReportSpec)
@@ -131,8 +140,19 @@ class SweepSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name_is_a_folder_name(cls, value: str) -> str:
-        if not SWEEP_NAME.match(value):
+        if not SWEEP_NAME.fullmatch(value):
             raise ValueError(f"must be letters, digits, '_', '.' or '-' (it names folders), but got {value!r}")
+        return value
+
+    @field_validator("arms")
+    @classmethod
+    def _arm_names_are_tokens(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for arm in value:
+            if not ARM_NAME.fullmatch(arm):
+                raise ValueError(
+                    f"arm name {arm!r} must start with a letter, digit or '+' and hold only letters, digits, spaces "
+                    f"and '_.+-' (it names trials and folders); rename the arm"
+                )
         return value
 
     @field_validator("grid")
@@ -149,6 +169,19 @@ class SweepSpec(_Strict):
         if len(set(value)) != len(value):
             raise ValueError(f"seeds must be distinct, but got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _expansion_within_limit(self) -> SweepSpec:
+        if self.trial_count() > self.max_trials:
+            raise ValueError(
+                f"expands to {self.trial_count()} trials (grid x arms x seeds), more than max_trials = "
+                f"{self.max_trials}; shrink the grid or raise max_trials"
+            )
+        return self
+
+    def trial_count(self) -> int:
+        """Trials ``grid x arms x seeds`` would expand to, computed without expanding."""
+        return math.prod(len(values) for values in self.grid.values()) * len(self.arms) * len(self.seeds)
 
     def spec_hash(self) -> str:
         """A short content hash of the resolved spec."""
@@ -190,7 +223,7 @@ def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     """The spec at ``path`` deep-merged over the chain of specs it ``extends``."""
     if path.resolve() in seen:
         raise ConfigError(f"{path}: 'extends' forms a cycle through {', '.join(map(str, seen))}; remove one link")
-    raw = load_yaml(path.read_text(), source=str(path))
+    raw = load_yaml(read_spec_text(path), source=str(path))
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
@@ -199,6 +232,16 @@ def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     local = path.parent / f"{parent}.yaml"
     parent_path = local if local.is_file() else resolve_spec_path(parent)
     return _deep_merge(_read_with_parents(parent_path, (*seen, path.resolve())), raw)
+
+
+def read_spec_text(path: Path) -> str:
+    """The spec file's text; raises ConfigError when it cannot be read or is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {error.start}); save the spec as UTF-8") from None
+    except OSError as error:
+        raise ConfigError(f"{path} cannot be read ({error.strerror}); check the path and its permissions") from None
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,8 @@ import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from orchestrator.locks import held_lock
+
 ROLE = "dcsweep.role"
 SWEEP_ID = "dcsweep.sweep_id"
 SPEC_HASH = "dcsweep.spec_hash"
@@ -76,12 +78,26 @@ class SweepContext:
     sweep_id: str
 
 
+def prepare_store(tracking_uri: str) -> None:
+    """Create and migrate an sqlite store once, under a file lock next to it, before any trial opens it.
+
+    MLflow migrates an empty sqlite database when a process first opens it; two processes doing so at once race
+    (alembic's "duplicate column"). A server URI is left alone: its server migrates.
+    """
+    if not tracking_uri.startswith(SQLITE_PREFIX):
+        return
+    database = Path(tracking_uri.removeprefix(SQLITE_PREFIX))
+    with held_lock(database.with_name(f"{database.name}.lock")):
+        MlflowClient(tracking_uri).search_experiments(max_results=1)
+
+
 def open_sweep(tracking_uri: str, artifact_root: Path, sweep_id: str, spec_hash: str, spec_yaml: str) -> SweepContext:
     """Create or reuse the experiment and the sweep's parent run (set RUNNING), and log the resolved spec.
 
     Artifacts go under ``artifact_root`` with a local backend; a tracking server keeps them where it was told to
     (``--artifacts-destination``), so that trials on other nodes upload through it rather than to this disk.
     """
+    prepare_store(tracking_uri)
     client = MlflowClient(tracking_uri)
     name = experiment_name(sweep_id)
     experiment = client.get_experiment_by_name(name)
@@ -108,6 +124,7 @@ def find_sweep(tracking_uri: str, sweep_id: str) -> SweepContext | None:
     """The context of an existing sweep, or None when MLflow has no parent run for it (no database is created)."""
     if tracking_uri.startswith(SQLITE_PREFIX) and not Path(tracking_uri.removeprefix(SQLITE_PREFIX)).is_file():
         return None
+    prepare_store(tracking_uri)
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(experiment_name(sweep_id))
     if experiment is None:
@@ -287,6 +304,18 @@ def fail_unfinished_trial(context: SweepContext, key: str, reason: str) -> None:
     found = _find_run(client, context.experiment_id, {ROLE: "trial", SWEEP_ID: context.sweep_id, TRIAL_KEY: key})
     if found is not None and found.info.status == "RUNNING":
         TrialRun(client, found.info.run_id, "RUNNING").fail(reason)
+
+
+def kill_running_trials(context: SweepContext) -> int:
+    """End every trial run still RUNNING as KILLED (the sweep was interrupted); returns how many.
+
+    A resumed trial reopens its run (``TrialRun.open`` sets it RUNNING again).
+    """
+    client = MlflowClient(context.tracking_uri)
+    running = [row for row in trial_runs(context) if row["status"] == "RUNNING"]
+    for row in running:
+        client.set_terminated(row["run_id"], "KILLED")
+    return len(running)
 
 
 def finish_stopped_trial(context: SweepContext, key: str) -> None:

@@ -18,9 +18,13 @@ def resume(
     storage: StorageOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Restore SWEEP's Tuner: unfinished trials continue from their checkpoints, finished ones are kept."""
+    """Restore SWEEP's Tuner: unfinished trials continue from their checkpoints, finished ones are kept.
+
+    Ctrl-C (SIGINT) or SIGTERM stops it again, resumable; the exit code is then 130 or 143.
+    """
     from orchestrator.launcher import Workspace, resume_sweep
 
-    outcome = resume_sweep(sweep, Workspace.create(workdir, storage, tracking_uri), address=address)
+    workspace = Workspace.create(workdir, storage, tracking_uri)
+    outcome = resume_sweep(sweep, workspace, address=address)
     typer.echo(f"sweep {sweep}: {outcome.launched} trials in the experiment, {outcome.errored} errored")
-    exit_on_unfinished_work(outcome)
+    exit_on_unfinished_work(outcome, sweep, workspace.workdir)

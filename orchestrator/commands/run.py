@@ -19,9 +19,13 @@ def run(
     storage: StorageOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Run every trial of SPEC (grid x arms x seeds); trials already finished in this workdir are skipped."""
+    """Run every trial of SPEC (grid x arms x seeds); trials already finished in this workdir are skipped.
+
+    Ctrl-C (SIGINT) or SIGTERM stops the sweep, resumable with `dcsweep resume`; the exit code is then 130 or 143.
+    """
     from orchestrator.launcher import Workspace, run_sweep
 
-    outcome = run_sweep(spec, Workspace.create(workdir, storage, tracking_uri), address=address)
+    workspace = Workspace.create(workdir, storage, tracking_uri)
+    outcome = run_sweep(spec, workspace, address=address)
     typer.echo(f"launched {outcome.launched} trials, skipped {outcome.skipped} finished, {outcome.errored} errored")
-    exit_on_unfinished_work(outcome)
+    exit_on_unfinished_work(outcome, outcome.sweep_id, workspace.workdir)

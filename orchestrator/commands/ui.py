@@ -1,7 +1,9 @@
-"""``dcsweep ui``: the MLflow UI for a workdir, bound to 127.0.0.1."""
+"""``dcsweep ui``: the MLflow UI for a workdir, bound to 127.0.0.1, stopped with the command."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 
@@ -11,13 +13,15 @@ from orchestrator.cli_app import app
 from orchestrator.options import DEFAULT_WORKDIR, WorkdirOption
 from trainables.errors import ConfigError
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 
 @app.command("ui")
 def ui(
     workdir: WorkdirOption = DEFAULT_WORKDIR,
-    port: int = typer.Option(5000, "--port", help="Port on 127.0.0.1."),
+    port: int = typer.Option(5000, "--port", min=1, max=65535, help="Port on 127.0.0.1."),
 ) -> None:
-    """Start the MLflow UI on http://127.0.0.1:PORT for WORKDIR's runs (Ctrl-C stops it)."""
+    """Start the MLflow UI on http://127.0.0.1:PORT for WORKDIR's runs; Ctrl-C or SIGTERM stops it and its workers."""
     from orchestrator import tracking
 
     database = workdir.resolve() / "mlflow.db"
@@ -28,4 +32,33 @@ def ui(
         "--backend-store-uri", tracking.default_tracking_uri(workdir),
     ]
     typer.echo(f"MLflow UI on http://127.0.0.1:{port}")
-    raise typer.Exit(subprocess.call(command))
+    raise typer.Exit(serve_until_stopped(command))
+
+
+def serve_until_stopped(command: list[str]) -> int:
+    """Run ``command`` in its own process group; SIGINT or SIGTERM of this process stops the whole group.
+
+    Returns the server's exit code, or ``128 + signal`` when this process was stopped.
+    """
+    server = subprocess.Popen(command, start_new_session=True)  # its own group: the server and its workers
+    received: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)
+        _signal_group(server.pid, signal.SIGTERM)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        code = server.wait()
+        _signal_group(server.pid, signal.SIGKILL)  # workers that outlived their server
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 + received[0] if received else code
+
+
+def _signal_group(leader: int, signum: int) -> None:
+    try:
+        os.killpg(leader, signum)
+    except ProcessLookupError:
+        pass

@@ -15,21 +15,27 @@ def validate(
     spec: SpecArgument,
     workdir: WorkdirOption = DEFAULT_WORKDIR,
     check_env: Annotated[
-        bool, typer.Option("--check-env", help="Also require existing checkpoint/data paths and enough local GPUs.")
+        bool, typer.Option(
+            "--check-env", help="Also check this machine: checkpoint/data paths exist, each dataset opens, the GPUs and "
+            "train.device are there."
+        )
     ] = False,
 ) -> None:
     """Validate SPEC (schema, keys, every trial's config); exit 2 with one message if it is invalid."""
-    from orchestrator.environment import check_local_gpus, check_paths
+    from orchestrator.environment import check_datasets, check_devices, check_local_gpus, check_paths
+    from orchestrator.launcher import Workspace
     from orchestrator.plan import plan_search, plan_trials
     from orchestrator.spec import load_spec
 
-    sweep = load_spec(spec, workdir)
+    sweep = load_spec(spec, Workspace.create(workdir).workdir)
     trials = plan_trials(sweep, workdir) if sweep.search is None else []
     if sweep.search is not None:
         plan_search(sweep, workdir)
     if check_env:
         check_paths(trials)
         check_local_gpus(sweep.resources)
+        check_devices(trials)
+        check_datasets(trials)
     count = f"{len(trials)} trials" if sweep.search is None else f"a search of {sweep.search.num_samples} samples"
     typer.echo(f"{sweep.name}: valid, {count}")
     for trial in trials:

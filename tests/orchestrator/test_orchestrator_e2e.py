@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
+from typing import Any
 
 from ray import cloudpickle
 import pytest
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.slow
 SPEC = """\
 name: {name}
 base:
-  dataset: {{name: digits, options: {{epoch_s: {epoch_s}}}}}
+  dataset: {{name: digits, options: {options}}}
   method: {{name: scan}}
   train: {{epochs: {epochs}}}
 arms:
@@ -39,6 +40,7 @@ arms:
 seeds: {seeds}
 resources: {{cpu: 1, max_concurrent: {concurrent}, max_failures: 2}}
 """
+wait_for = fake_trial_body.wait_for
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -49,9 +51,13 @@ def local_ray():
     ray.shutdown()
 
 
-def _write_spec(folder: Path, name: str, epochs: int, seeds: list[int], epoch_s: float, concurrent: int = 2) -> Path:
+def _write_spec(
+    folder: Path, name: str, epochs: int, seeds: list[int], epoch_s: float, concurrent: int = 2, **hold: Any
+) -> Path:
+    """A spec of the fake body; ``hold`` (gate, hold_at, hold_after_finished) holds trials mid-run (fake_trial_body)."""
     path = folder / f"{name}.yaml"
-    path.write_text(SPEC.format(name=name, epochs=epochs, seeds=seeds, epoch_s=epoch_s, concurrent=concurrent))
+    options = json.dumps({"epoch_s": epoch_s, **{key: str(value) if key == "gate" else value for key, value in hold.items()}})
+    path.write_text(SPEC.format(name=name, epochs=epochs, seeds=seeds, options=options, concurrent=concurrent))
     return path
 
 
@@ -142,32 +148,23 @@ def _training_workers() -> list[int]:
 
 
 def test_worker_killed_mid_training_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
-    epochs = 8
-    spec = _write_spec(tmp_path, "crash", epochs=epochs, seeds=[0], epoch_s=0.6)
+    epochs = 6
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    spec = _write_spec(tmp_path, "crash", epochs=epochs, seeds=[0], epoch_s=0.05, gate=gate, hold_at=3)
     workspace = Workspace.create(tmp_path / "work")
     killed: list[int] = []
 
-    def kill_a_worker_at_epoch_3() -> None:
-        deadline = time.time() + 120
-        while time.time() < deadline and not killed:
-            time.sleep(0.3)
-            database = workspace.workdir / "mlflow.db"
-            if not database.exists():
-                continue
-            try:
-                _, _, children = _runs(workspace.workdir, "crash")
-            except Exception:  # the experiment may not exist yet
-                continue
-            if any(int(run.data.tags.get("dcsweep.last_epoch", 0)) >= 3 for run in children):
-                workers = _training_workers()
-                if workers:
-                    os.kill(workers[0], signal.SIGKILL)
-                    killed.append(workers[0])
+    def kill_the_first_worker_held_at_epoch_3() -> None:
+        held = wait_for(lambda: sorted(gate.glob("held-*")), "a trial held at epoch 3")
+        killed.append(int(held[0].name.removeprefix("held-")))
+        os.kill(killed[0], signal.SIGKILL)
+        (gate / "release").touch()
 
-    killer = threading.Thread(target=kill_a_worker_at_epoch_3, daemon=True)
+    killer = threading.Thread(target=kill_the_first_worker_held_at_epoch_3, daemon=True)
     killer.start()
     outcome = run_sweep(spec, workspace, body=fake_trial_body.fake_body, prefill=False)
-    killer.join(timeout=5)
+    killer.join()
     assert killed, "no training worker was found to kill"
     assert outcome.errored == 0
     from ray.tune import ExperimentAnalysis
@@ -213,39 +210,26 @@ def _kill_tree(pid: int) -> None:
 
 
 def test_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path: Path) -> None:
-    epochs = 8  # long enough that a busy machine's poller still sees a trial running after another finished
-    spec = _write_spec(tmp_path, "driver", epochs=epochs, seeds=[0, 1], epoch_s=0.5, concurrent=1)
+    epochs = 4
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    # one trial at a time; the second holds at epoch 2 once the first has finished, and the driver is killed then
+    spec = _write_spec(tmp_path, "driver", epochs=epochs, seeds=[0, 1], epoch_s=0.05, concurrent=1, gate=gate,
+                       hold_at=2, hold_after_finished=True)
     workdir = tmp_path / "work"
-    script = tmp_path / "driver.py"
-    script.write_text(DRIVER.format(here=str(HERE), spec=str(spec), workdir=str(workdir)))
-    # a fresh driver: none of the RAY_* settings this process's own Ray instance exported (e.g. its auth mode)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
-    env["TUNE_GLOBAL_CHECKPOINT_S"] = "1"
     log = tmp_path / "driver.log"
-    driver = subprocess.Popen([sys.executable, str(script)], env=env, start_new_session=True,
-                              stdout=log.open("w"), stderr=subprocess.STDOUT)
-    finished_before: dict[str, float] = {}
+    driver = _start_driver(tmp_path, DRIVER.format(here=str(HERE), spec=str(spec), workdir=str(workdir)), log)
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline and driver.poll() is None:
-            time.sleep(0.5)
-            if not (workdir / "mlflow.db").exists():
-                continue
-            try:
-                _, _, children = _runs(workdir, "driver")
-            except Exception:
-                continue
-            done = [run for run in children if run.info.status == "FINISHED"]
-            running = [run for run in children if run.info.status == "RUNNING" and int(run.data.tags.get("dcsweep.last_epoch", 0)) >= 1]
-            if done and running:
-                finished_before = {run.info.run_id: run.info.end_time for run in done}
-                time.sleep(1.5)  # let Ray save its experiment state after the first trial ended
-                break
+        wait_for(lambda: any(gate.glob("held-*")) or driver.poll() is not None, "a trial held after another finished")
+        assert driver.poll() is None, f"the driver ended before it could be killed mid-sweep:\n{log.read_text()[-3000:]}"
+        wait_for(lambda: _state_names_a_finished_trial(workdir / "ray_results" / "driver"), "Ray's saved state")
     finally:
         _kill_tree(driver.pid)
-    assert finished_before, (
-        f"the driver finished or stalled before it could be killed mid-sweep; its output ends:\n{log.read_text()[-3000:]}"
-    )
+        driver.wait()  # dead, not dying: its lock on the sweep is released only once it has exited
+    _, _, children = _runs(workdir, "driver")
+    finished_before = {run.info.run_id: run.info.end_time for run in children if run.info.status == "FINISHED"}
+    assert len(finished_before) == 1
+    (gate / "release").touch()
 
     outcome = resume_sweep("driver", Workspace.create(workdir), body=fake_trial_body.fake_body)
     assert outcome.errored == 0
@@ -258,6 +242,22 @@ def test_killed_driver_is_resumed_without_rerunning_finished_trials(tmp_path: Pa
         _assert_continuous(client, run, epochs)
         if run.info.run_id in finished_before:
             assert run.info.end_time == finished_before[run.info.run_id]
+    assert parents[0].info.status == "FINISHED"
+
+
+def _start_driver(folder: Path, script_text: str, log: Path, name: str = "driver.py") -> subprocess.Popen:
+    """A driver process in its own session; none of the RAY_* settings this process's own Ray exported."""
+    script = folder / name
+    script.write_text(script_text)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
+    env["TUNE_GLOBAL_CHECKPOINT_S"] = "1"
+    return subprocess.Popen([sys.executable, str(script)], env=env, start_new_session=True,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _state_names_a_finished_trial(experiment: Path) -> bool:
+    """Ray's experiment state on disk records a TERMINATED trial (so a resume keeps it)."""
+    return any("TERMINATED" in path.read_text(errors="replace") for path in experiment.glob("experiment_state-*.json"))
 
 
 SEARCH_SPEC = """\
@@ -314,3 +314,61 @@ def test_search_with_seeds_repeats_each_point_once_per_seed(tmp_path: Path) -> N
     _, _, children = _runs(workspace.workdir, "rep")
     assert sorted(run.data.params["seed"] for run in children) == ["0", "1"]
     assert len({(run.data.params["selection.epsilon"], run.data.params["init.alpha"]) for run in children}) == 1
+
+
+CLI_DRIVER = """\
+import functools
+import sys
+sys.path.insert(0, {here!r})
+from ray import cloudpickle
+import fake_trial_body
+cloudpickle.register_pickle_by_value(fake_trial_body)
+from orchestrator import cli
+from orchestrator.commands import run as run_command
+run_command.run_sweep = functools.partial(run_command.run_sweep, body=fake_trial_body.fake_body, prefill=False)
+cli.main(["run", {spec!r}, "--workdir", {workdir!r}])
+"""
+
+
+@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_sweep_refuses_a_second_driver_ends_killed_and_resumes(
+    signum: int, exit_code: int, tmp_path: Path
+) -> None:
+    epochs = 4
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    spec = _write_spec(tmp_path, "interrupt", epochs=epochs, seeds=[0], epoch_s=0.05, gate=gate, hold_at=2)
+    workdir = tmp_path / "work"
+    script = CLI_DRIVER.format(here=str(HERE), spec=str(spec), workdir=str(workdir))
+    log = tmp_path / "first.log"
+    first = _start_driver(tmp_path, script, log)
+    try:
+        wait_for(lambda: len(list(gate.glob("held-*"))) == 2 or first.poll() is not None, "both trials held")
+        assert first.poll() is None, f"the driver ended before the interrupt:\n{log.read_text()[-3000:]}"
+
+        second = _start_driver(tmp_path, script, tmp_path / "second.log", name="second.py")
+        assert second.wait(timeout=600) == 2
+        errors = [line for line in (tmp_path / "second.log").read_text().splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and f"driver pid {first.pid}" in errors[0] and "already running" in errors[0]
+
+        os.kill(first.pid, signum)
+        assert first.wait(timeout=600) == exit_code, log.read_text()[-3000:]
+    finally:
+        if first.poll() is None:
+            _kill_tree(first.pid)
+            first.wait()
+    assert "continue with `dcsweep resume interrupt" in log.read_text()
+    _, parents, children = _runs(workdir, "interrupt")
+    assert [run.info.status for run in parents] == ["KILLED"]
+    assert sorted(run.info.status for run in children) == ["KILLED", "KILLED"]
+    killed_ids = {run.info.run_id for run in children}
+
+    (gate / "release").touch()
+    outcome = resume_sweep("interrupt", Workspace.create(workdir), body=fake_trial_body.fake_body)
+    assert (outcome.errored, outcome.unfinished, outcome.interrupted_by) == (0, 0, None)
+    client, parents, children = _runs(workdir, "interrupt")
+    assert [run.info.status for run in parents] == ["FINISHED"]
+    assert {run.info.run_id for run in children} == killed_ids  # the same runs, reopened
+    for run in children:
+        assert run.info.status == "FINISHED"
+        _assert_continuous(client, run, epochs)

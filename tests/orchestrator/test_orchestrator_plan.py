@@ -112,3 +112,60 @@ def test_quickstart_is_scan_and_cdc_times_five_arms_times_three_seeds(tmp_path: 
         itertools.product(["scan", "cdc"], ["baseline", "prototype", "+DACHI", "+DSS", "ours"], [0, 1, 2])
     )
     assert {t.config["encoder.checkpoint"] for t in trials} == {f"{tmp_path.resolve()}/encoders/digits_small_cnn.ckpt"}
+
+
+def _spec_with(**changes) -> dict:
+    return {**SPEC, "grid": {}, **changes}
+
+
+def test_equal_values_spelled_differently_are_one_trial(tmp_path: Path) -> None:
+    plain = plan_trials(parse_spec(_spec_with(arms={"a": {"init.alpha": 2}}), tmp_path), tmp_path)
+    floated = plan_trials(parse_spec(_spec_with(arms={"a": {"init": {"alpha": 2.0}}}), tmp_path), tmp_path)
+    assert [t.key for t in plain] == [t.key for t in floated]
+    implicit = plan_trials(parse_spec(_spec_with(arms={"a": {}}), tmp_path), tmp_path)
+    explicit = plan_trials(parse_spec(_spec_with(arms={"a": {"init.strategy": "random"}}), tmp_path), tmp_path)
+    assert parse_trial_config(implicit[0].config).init.strategy == "random"  # the default, spelled out or not
+    assert [t.key for t in implicit] == [t.key for t in explicit]
+    other = plan_trials(parse_spec(_spec_with(arms={"a": {"init.alpha": 2.5}}), tmp_path), tmp_path)
+    assert {t.key for t in other}.isdisjoint(t.key for t in plain)
+
+
+def test_trial_key_is_the_same_for_a_flat_dict_and_its_parsed_config(tmp_path: Path) -> None:
+    trial = plan_trials(parse_spec(SPEC, tmp_path), tmp_path)[0]
+    assert trial_key(trial.config) == trial_key(parse_trial_config(trial.config)) == trial.key
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"arms": {"ok": {}, "copy_of_ok": {}}}, ("cdc/ok/seed3", "cdc/copy_of_ok/seed3")),
+        ({"arms": {"base": {}}, "grid": {"selection.epsilon": [0.1, 0.1]}}, ("selection.epsilon=0.1",)),
+        ({"arms": {"a": {"init.alpha": 2}, "b": {"init.alpha": 2.0}}}, ("cdc/a/seed3", "cdc/b/seed3")),
+    ],
+    ids=["two_empty_arms", "repeated_grid_value", "same_value_two_spellings"],
+)
+def test_two_trials_resolving_to_one_config_are_refused_naming_both(changes: dict, named: tuple, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        plan_trials(parse_spec(_spec_with(**changes), tmp_path), tmp_path)
+    assert all(name in str(refused.value) for name in named)
+
+
+def test_trial_count_is_computed_without_expanding(tmp_path: Path) -> None:
+    spec = parse_spec({**SPEC, "max_trials": 24}, tmp_path)
+    assert spec.trial_count() == len(plan_trials(spec, tmp_path)) == 2 * 3 * 2 * 2
+    with pytest.raises(ConfigError, match="expands to 24 trials .* max_trials = 23"):
+        parse_spec({**SPEC, "max_trials": 23}, tmp_path)
+    huge = {**SPEC, "grid": {f"method.params.p{i}": list(range(10)) for i in range(7)}}  # 10**7 x 2 x 2 points
+    with pytest.raises(ConfigError, match="expands to 40000000 trials"):
+        parse_spec(huge, tmp_path)
+
+
+def test_yaml_aliases_are_counted_expanded_and_a_bomb_is_refused() -> None:
+    from orchestrator.yaml_io import MAX_YAML_NODES
+
+    shared = "a: &x {k: [1, 2, 3]}\nb: *x\nc: *x\n"
+    assert load_yaml(shared, "x") == {"a": {"k": [1, 2, 3]}, "b": {"k": [1, 2, 3]}, "c": {"k": [1, 2, 3]}}
+    levels = ["l0: &l0 [0]"] + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 7)]
+    assert 10**6 > MAX_YAML_NODES  # six levels of ten aliases expand to more than 10**6 nodes
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_yaml("\n".join(levels) + "\n", "bomb.yaml")

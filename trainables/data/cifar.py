@@ -41,16 +41,48 @@ CIFAR100_TO_CIFAR20 = np.array(
 )  # fmt: skip
 
 
+# The only globals a CIFAR batch (a dict of lists, str/bytes and one uint8 array) refers to: numpy's array
+# reconstruction under its 1.x and 2.x module names, and the bytes codec of protocol-2 pickles. None runs code.
+CIFAR_PICKLE_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),  # protocol 5 arrays
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})
+
+
+class NotACifarBatch(pickle.UnpicklingError):
+    """The pickle asks for a global a CIFAR batch never holds."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds only dicts, lists, str, bytes, numbers and numpy arrays: a crafted file cannot
+    run code (``find_class`` refuses every other global, e.g. ``os.system``)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in CIFAR_PICKLE_GLOBALS:
+            raise NotACifarBatch(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
 def read_pickle_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR pickle batch -> (images uint8 [N, 32, 32, 3], labels int64 [N]).
 
+    The file is unpickled with ``_CifarUnpickler``, which cannot run code.
+
     Raises:
-        DataError: the file is truncated, not a CIFAR batch, or its sizes do not match.
+        DataError: the file is truncated, not a CIFAR batch (e.g. it refers to other Python objects), or its
+            sizes do not match.
     """
     try:
         with open(path, "rb") as file:
-            batch: Any = pickle.load(file, encoding="latin1")
+            batch: Any = _CifarUnpickler(file, encoding="latin1").load()
         data, labels = np.asarray(batch["data"]), np.asarray(batch[label_key], dtype=np.int64)
+    except NotACifarBatch as error:
+        raise DataError(
+            f"{path} is not a CIFAR batch: it refers to {error}, which a CIFAR batch never holds; re-download it "
+            f"(do not load files from untrusted sources)"
+        ) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise DataError(
             f"{path} is truncated or not a CIFAR pickle batch ({type(error).__name__}); re-download it"
