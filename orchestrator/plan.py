@@ -21,6 +21,7 @@ from trainables.errors import ConfigError
 
 FREE_DICT_KEYS = ("dataset.options", "method.params")
 SEED_KEY = "train.seed"
+ARM_KEY = "arm"  # in an ``exclude`` rule: the arm's name
 DATASET_KEY = "dataset.name"
 CACHE_KEY = "cache_dir"
 DEFAULT_METHOD = MethodConfig.model_fields["name"].default
@@ -59,6 +60,7 @@ def plan_trials(spec: SweepSpec, workdir: Path) -> list[PlannedTrial]:
     axes = [_grid_axis(key, values) for key, values in spec.grid.items()]
     trials: list[PlannedTrial] = []
     names_by_key: dict[str, str] = {}
+    used_rules: set[int] = set()
     for arm, overrides in spec.arms.items():
         arm_flat = _flat_overrides(overrides, where=f"arms.{arm}")
         for combo in itertools.product(*axes):
@@ -66,13 +68,30 @@ def plan_trials(spec: SweepSpec, workdir: Path) -> list[PlannedTrial]:
             labels = [label for label, _ in combo if label]
             for seed in spec.seeds:
                 config = {**base, **grid_flat, **arm_flat, SEED_KEY: seed}
+                matched = _matching_rules(spec.exclude, {**config, ARM_KEY: arm})
+                if matched:
+                    used_rules.update(matched)
+                    continue
                 name = "/".join([str(config.get("method.name", DEFAULT_METHOD)), arm, *labels, f"seed{seed}"])
                 key = trial_key(validate_trial_config(config, context=f"trial {name}"))
                 if key in names_by_key:
                     raise ConfigError(_same_config_message(names_by_key[key], name))
                 names_by_key[key] = name
                 trials.append(PlannedTrial(name=name, arm=arm, seed=seed, key=key, config=config))
+    unused = [index for index in range(len(spec.exclude)) if index not in used_rules]
+    if unused:
+        raise ConfigError(
+            f"exclude[{unused[0]}] {spec.exclude[unused[0]]} matches no trial; check its keys and values or remove it"
+        )
     return with_dataset_names(trials)
+
+
+def _matching_rules(rules: list[dict[str, Any]], values: dict[str, Any]) -> list[int]:
+    """Indices of the ``exclude`` rules whose every key has the trial's value (``arm`` included)."""
+    return [
+        index for index, rule in enumerate(rules)
+        if all(key in values and values[key] == value for key, value in rule.items())
+    ]
 
 
 def with_dataset_names(trials: list[PlannedTrial]) -> list[PlannedTrial]:

@@ -122,6 +122,9 @@ class SearchSpec(_Strict):
 class SweepSpec(_Strict):
     """A campaign: ``base`` TrialConfig fragment, ``grid`` (cartesian), ``arms`` (overrides), ``seeds``.
 
+    ``exclude`` drops the combinations that match a rule, e.g. ``{method.name: cdc, arm: prototype}`` (the key
+    ``arm`` names an arm, every other key a dotted config key); each rule must match some trial.
+
     Limits checked here, before anything is expanded: ``grid x arms x seeds`` at most ``max_trials`` trials
     (default 10,000; raise it in the spec for a larger campaign), seeds are ints in [0, 2**32) (no strings or
     booleans), and the name and arm names are single clean tokens (they name folders, runs and trials).
@@ -131,6 +134,7 @@ class SweepSpec(_Strict):
     base: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     arms: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"base": {}}, min_length=1)
+    exclude: list[dict[str, Any]] = Field(default_factory=list)
     seeds: list[Annotated[int, Field(strict=True, ge=0, lt=MAX_SEED)]] = Field(default_factory=lambda: [0], min_length=1)
     max_trials: int = Field(default=DEFAULT_MAX_TRIALS, ge=1)
     resources: Resources = Field(default_factory=Resources)

@@ -7,13 +7,16 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.plan import plan_trials
+from orchestrator.spec import load_spec
 
 
 def test_validate_lists_every_trial_of_the_quickstart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["validate", "quickstart", "--workdir", str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "quickstart: valid, 30 trials"
-    assert len(lines) == 31 and "  cdc/ours/seed2" in lines
+    planned = plan_trials(load_spec("quickstart", tmp_path), tmp_path)
+    assert lines[0] == f"quickstart: valid, {len(planned)} trials"
+    assert lines[1:] == [f"  {trial.name}" for trial in planned] and "  cdc/ours/seed2" in lines
 
 
 @pytest.mark.parametrize("argv", [["ui"], ["status", "nothing"], ["resume", "nothing"]])

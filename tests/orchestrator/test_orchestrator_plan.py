@@ -110,8 +110,27 @@ def test_quickstart_is_scan_and_cdc_times_five_arms_times_three_seeds(tmp_path: 
     trials = plan_trials(load_spec("quickstart", tmp_path), tmp_path)
     assert {(t.config["method.name"], t.arm, t.seed) for t in trials} == set(
         itertools.product(["scan", "cdc"], ["baseline", "prototype", "+DACHI", "+DSS", "ours"], [0, 1, 2])
-    )
+    ) - {("cdc", "prototype", seed) for seed in [0, 1, 2]}
     assert {t.config["encoder.checkpoint"] for t in trials} == {f"{tmp_path.resolve()}/encoders/digits_small_cnn.ckpt"}
+
+
+def test_exclude_drops_the_matching_combinations_only(tmp_path: Path) -> None:
+    spec = _spec_with(
+        grid={"method.name": ["scan", "cdc"]},
+        arms={"baseline": {}, "prototype": {"init.strategy": "prototype"}},
+        exclude=[{"method.name": "cdc", "arm": "prototype"}],
+    )
+    trials = plan_trials(parse_spec(spec, tmp_path), tmp_path)
+    expected = set(itertools.product(["scan", "cdc"], ["baseline", "prototype"], SPEC["seeds"])) - {
+        ("cdc", "prototype", seed) for seed in SPEC["seeds"]
+    }
+    assert {(t.config["method.name"], t.arm, t.seed) for t in trials} == expected
+
+
+def test_an_exclude_rule_that_matches_nothing_is_refused(tmp_path: Path) -> None:
+    spec = _spec_with(arms={"baseline": {}}, exclude=[{"method.name": "cdc", "arm": "protoype"}])
+    with pytest.raises(ConfigError, match=r"exclude\[0\] .* matches no trial"):
+        plan_trials(parse_spec(spec, tmp_path), tmp_path)
 
 
 def _spec_with(**changes) -> dict:
