@@ -87,7 +87,8 @@ def kmeans(
     points and runs ``LLOYD_ITERATIONS`` Lloyd iterations with faiss on a subsample of
     ``TRAINING_POINTS_PER_CENTROID * K`` points (all points when N is smaller; faiss's own default). All
     restarts share that training subsample, so their inertias compare; the winner's centres then label every
-    point by its nearest centre.
+    point by its nearest centre. faiss has no k-means++ and its ``nredo`` would restart from the same given
+    seeds, so the seeds and the restarts are drawn here.
 
     Args:
         x: [N, D] points (searched in float32).
