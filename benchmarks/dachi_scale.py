@@ -12,6 +12,11 @@ Prints each step's seconds, the whole-initialisation seconds and ratios, the adj
 between the two K-means partitions and against the mixture components, and the largest d_i gap.
 Set OMP_NUM_THREADS to the cores to measure on (the target is stated for 2).
 
+Measured 2026-12-01, OMP_NUM_THREADS=2 on a quiet moment of the shared box, --restarts 1: whole init 5.7 s
+(K-means 4.0, kNN 1.0, prototypes 0.8) against scikit-learn's 55.0 s (52.3, 1.8, 0.9), 9.6x; the two partitions
+agree at ARI 0.978 (0.989 and 0.990 against the components; one restart misses a few of the 200). With the
+default 5 restarts the faiss path took 28.9 s (Lloyd iterations dominate: restarts x 25 x 256K x K x D x 2 FLOPs).
+
 Usage:
     python benchmarks/dachi_scale.py [--samples 100000] [--dim 512] [--clusters 200] [--k 10] [--restarts 5]
 """
