@@ -1,4 +1,4 @@
-"""Nearest neighbours with faiss (GPU when present) and seeded k-means++ clustering.
+"""Nearest neighbours and K-means with faiss (GPU when present), K-means seeded by k-means++.
 
 These are the two search primitives the plug-ins share: DACHI's per-cluster densities, the density
 regions of the evaluation and the affinity graph of spectral clustering.
@@ -10,13 +10,16 @@ from typing import Literal
 
 import faiss
 import numpy as np
-from sklearn.cluster import KMeans
 
-from trainables.errors import DataError
+from trainables.errors import ConfigError
 
 Metric = Literal["l2", "ip"]
 
 _FLAT_INDEXES = {"l2": faiss.IndexFlatL2, "ip": faiss.IndexFlatIP}
+
+LLOYD_ITERATIONS = 25  # faiss's default
+TRAINING_POINTS_PER_CENTROID = 256  # faiss's default subsample
+SEEDING_POINTS_PER_CENTROID = 64
 
 
 def knn(x: np.ndarray, k: int, metric: Metric = "l2") -> tuple[np.ndarray, np.ndarray]:
@@ -78,25 +81,93 @@ def _drop_self(
 def kmeans(
     x: np.ndarray, n_clusters: int, seed: int, restarts: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """K-means with k-means++ seeding and ``restarts`` seeded restarts; the best inertia wins.
+    """faiss K-means (GPU when faiss sees one) from greedy k-means++ seeds; the best of ``restarts`` wins.
+
+    Each restart seeds with ``kmeans_plus_plus`` on a random subsample of ``SEEDING_POINTS_PER_CENTROID * K``
+    points and runs ``LLOYD_ITERATIONS`` Lloyd iterations with faiss on a subsample of
+    ``TRAINING_POINTS_PER_CENTROID * K`` points (all points when N is smaller; faiss's own default). All
+    restarts share that training subsample, so their inertias compare; the winner's centres then label every
+    point by its nearest centre. faiss has no k-means++ and its ``nredo`` would restart from the same given
+    seeds, so the seeds and the restarts are drawn here.
 
     Args:
-        x: [N, D] points.
+        x: [N, D] points (searched in float32).
         n_clusters: K.
-        seed: seeds the k-means++ draws, so repeated CPU runs give identical results.
-        restarts: number of k-means++ initialisations.
+        seed: seeds the subsamples, the k-means++ draws and faiss, so repeated CPU runs give identical results.
+        restarts: number of seeded k-means++ initialisations.
 
     Returns:
-        ``(centres, labels)``: [K, D] float32 and [N] int64.
+        ``(centres, labels)``: [K, D] float32 and [N] int64, each label the index of the nearest centre.
 
     Raises:
-        DataError: if there are fewer points than clusters.
+        ConfigError: if K > N.
     """
-    if x.shape[0] < n_clusters:
-        raise DataError(
-            f"cannot form {n_clusters} clusters from {x.shape[0]} samples; "
-            f"use at least {n_clusters} samples or fewer clusters"
+    n = x.shape[0]
+    if n < n_clusters:
+        raise ConfigError(
+            f"K-means cannot form K={n_clusters} clusters from N={n} samples; "
+            f"use K <= {n} or give it more samples"
         )
-    model = KMeans(n_clusters=n_clusters, init="k-means++", n_init=restarts, random_state=seed)
-    labels = model.fit_predict(np.asarray(x, dtype=np.float64))  # float64: scikit-learn float32 k-means is ~6x slower here
-    return model.cluster_centers_.astype(np.float32), labels.astype(np.int64)
+    points = np.ascontiguousarray(x, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    training = _subsample(points, TRAINING_POINTS_PER_CENTROID * n_clusters, rng)
+    best_inertia, best_centres = np.inf, None
+    for _ in range(restarts):
+        seeding = _subsample(training, SEEDING_POINTS_PER_CENTROID * n_clusters, rng)
+        seeds = kmeans_plus_plus(seeding, n_clusters, rng)
+        model = faiss.Kmeans(
+            points.shape[1],
+            n_clusters,
+            niter=LLOYD_ITERATIONS,
+            seed=int(rng.integers(2**31)),
+            max_points_per_centroid=-(-len(training) // n_clusters),  # no second subsample inside faiss
+            min_points_per_centroid=1,  # small N is fine here; faiss would only print a warning
+            gpu=faiss.get_num_gpus() > 0,
+        )
+        inertia = model.train(training, init_centroids=seeds)
+        if inertia < best_inertia:
+            best_inertia, best_centres = inertia, model.centroids
+    index = _flat_index(points.shape[1], "l2")
+    index.add(best_centres)
+    _, labels = index.search(points, 1)
+    return best_centres.astype(np.float32, copy=False), labels[:, 0].astype(np.int64)
+
+
+def kmeans_plus_plus(points: np.ndarray, n_clusters: int, rng: np.random.Generator) -> np.ndarray:
+    """Greedy k-means++ seeds (Arthur & Vassilvitskii 2007), as scikit-learn draws them.
+
+    Each new seed is the best, by the resulting sum of squared distances, of ``2 + ln K`` candidates drawn
+    with probability proportional to the squared distance to the nearest seed so far.
+
+    Args:
+        points: [M, D] float32 points with M >= K.
+
+    Returns:
+        [K, D] float32 seeds, rows of ``points``.
+    """
+    squared_norms = np.einsum("ij,ij->i", points, points, dtype=np.float64)
+    trials = 2 + int(np.log(n_clusters))
+    chosen = [int(rng.integers(len(points)))]
+    closest = _squared_distances(points, squared_norms, chosen)[:, 0]
+    for _ in range(1, n_clusters):
+        cumulative = np.cumsum(closest)
+        candidates = np.searchsorted(cumulative, rng.random(trials) * cumulative[-1])
+        candidates = np.minimum(candidates, len(points) - 1)
+        distances = np.minimum(closest[:, None], _squared_distances(points, squared_norms, candidates))
+        best = int(distances.sum(axis=0).argmin())
+        chosen.append(int(candidates[best]))
+        closest = distances[:, best]
+    return points[chosen]
+
+
+def _squared_distances(points: np.ndarray, squared_norms: np.ndarray, indices) -> np.ndarray:
+    """[M, len(indices)] squared Euclidean distances from every point to ``points[indices]``, in float64."""
+    products = points @ points[indices].T
+    return np.maximum(squared_norms[:, None] - 2.0 * products + squared_norms[indices], 0.0)
+
+
+def _subsample(points: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` distinct rows drawn uniformly, or all rows (same order) when there are not more."""
+    if len(points) <= size:
+        return points
+    return points[np.sort(rng.choice(len(points), size, replace=False))]

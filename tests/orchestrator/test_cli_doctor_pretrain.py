@@ -48,7 +48,7 @@ def test_pretrain_writes_a_loadable_checkpoint(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.parametrize("argv,needle", [
     (["--dataset", "nope"], "unknown dataset 'nope'"),
-    (["--arch", "mlp"], "cannot be pre-trained"),
+    (["--arch", "resnet99"], "unknown encoder arch"),
     (["--image-size", "0"], "image_size"),
     (["--device", "tpu"], "train.device"),
 ])

@@ -8,8 +8,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from trainables.density import HIGH, LOW, MEDIUM, density_regions
-from trainables.errors import DataError
-from trainables.neighbours import kmeans, knn
+from trainables.errors import ConfigError
+from trainables.neighbours import kmeans, kmeans_plus_plus, knn
 
 
 def brute_force_distances(x: np.ndarray) -> np.ndarray:
@@ -75,22 +75,47 @@ def blobs(seed: int, sizes: list[int], dim: int = 4, spread: float = 20.0) -> tu
     return (centres[truth] + rng.normal(size=(truth.size, dim))).astype(np.float32), truth
 
 
-def test_kmeans_is_seeded_and_matches_scikit_learn() -> None:
-    x, truth = blobs(0, [30, 25, 40])
-    centres, labels = kmeans(x, 3, seed=7, restarts=3)
-    centres_again, labels_again = kmeans(x, 3, seed=7, restarts=3)
-    np.testing.assert_array_equal(labels, labels_again)
-    np.testing.assert_array_equal(centres, centres_again)
+def inertia(x: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> float:
+    return float(((x.astype(np.float64) - centres[labels]) ** 2).sum())
+
+
+@pytest.mark.parametrize(("seed", "sizes", "dim"), [(0, [30, 25, 40], 4), (1, [200] * 12, 32), (2, [5, 80, 15, 60], 8)])
+def test_kmeans_matches_scikit_learn_on_separable_data(seed: int, sizes: list[int], dim: int) -> None:
+    x, truth = blobs(seed, sizes, dim)
+    centres, labels = kmeans(x, len(sizes), seed=7, restarts=3)
+    reference = KMeans(len(sizes), init="k-means++", n_init=3, random_state=7).fit(x.astype(np.float64))
+    assert adjusted_rand_score(reference.labels_, labels) == pytest.approx(1.0)  # same partition up to relabelling
     assert adjusted_rand_score(truth, labels) == pytest.approx(1.0)
-    reference = KMeans(3, init="k-means++", n_init=3, random_state=7).fit(x.astype(np.float64))
-    np.testing.assert_array_equal(labels, reference.labels_)
+    assert inertia(x, centres, labels) <= 1.01 * reference.inertia_
     assert centres.dtype == np.float32 and labels.dtype == np.int64
     nearest = ((x[:, None, :] - centres[None]) ** 2).sum(-1).argmin(axis=1)
     np.testing.assert_array_equal(labels, nearest)
 
 
+def test_kmeans_is_seeded() -> None:
+    x, _ = blobs(3, [40] * 6, dim=5, spread=3.0)  # overlapping blobs, so different seeds can disagree
+    centres, labels = kmeans(x, 6, seed=7, restarts=2)
+    centres_again, labels_again = kmeans(x, 6, seed=7, restarts=2)
+    np.testing.assert_array_equal(labels, labels_again)
+    np.testing.assert_array_equal(centres, centres_again)
+
+
+def test_kmeans_keeps_the_restart_with_the_lowest_inertia() -> None:
+    x, _ = blobs(4, [30] * 8, dim=3, spread=2.5)
+    single = [inertia(x, *kmeans(x, 8, seed=seed, restarts=1)) for seed in range(6)]
+    best_of_many = inertia(x, *kmeans(x, 8, seed=0, restarts=6))
+    assert best_of_many < np.median(single)
+
+
+def test_kmeans_plus_plus_seeds_one_point_per_separated_blob() -> None:
+    x, truth = blobs(5, [50] * 10, dim=6, spread=50.0)
+    seeds = kmeans_plus_plus(x, 10, np.random.default_rng(0))
+    rows = [int(np.flatnonzero((x == seed).all(axis=1))[0]) for seed in seeds]
+    assert sorted(truth[rows]) == list(range(10))
+
+
 def test_kmeans_rejects_more_clusters_than_samples() -> None:
-    with pytest.raises(DataError, match="cannot form 5 clusters from 3 samples"):
+    with pytest.raises(ConfigError, match="K=5 clusters from N=3 samples"):
         kmeans(np.zeros((3, 2)), 5, seed=0, restarts=1)
 
 

@@ -7,7 +7,7 @@ values; they are numbered in sorted order.
 
 Options (``dataset.options``): ``file`` (file name inside the root folder), ``x_key`` / ``y_key``
 (npz keys), ``labels`` (labels file of an ``.npy``, default ``y.npy`` beside it), ``label_column``
-(csv, default -1, the last), ``header`` (csv, default: skip the first row when it is not numeric),
+(csv: an int index, negative from the end, or a header name; default -1, the last), ``header`` (csv, default: skip the first row when it is not numeric),
 ``delimiter`` (csv, default ``,``), ``channels_first``.
 """
 
@@ -23,10 +23,13 @@ import numpy as np
 
 from trainables.data.sources import ImageArraySource, SampleSource, VectorSource
 from trainables.data.spec import DatasetSpec, LoadedData, LoadRequest, register_dataset
-from trainables.errors import DataError
+from trainables.errors import ConfigError, DataError
 
 DEFAULT_FILES = ("data.npz", "data.csv", "x.npy")
-ARRAYS_LAYOUT = "a .npz with arrays x and y, a .csv whose last column is the label, or x.npy + y.npy"
+ARRAYS_LAYOUT = (
+    "a .npz with arrays x and y, a .csv with one label column (the last unless dataset.options.label_column "
+    "says otherwise), or x.npy + y.npy"
+)
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -72,15 +75,44 @@ def _is_numeric(cells: list[str]) -> bool:
     return True
 
 
+def _label_column(path: Path, first_row: list[str], options: dict[str, Any]) -> tuple[int, bool]:
+    """The label's column index in [0, width) and whether the first row is a header.
+
+    ``label_column`` is an int index (negative counts from the end) or a header name.
+    """
+    width = len(first_row)
+    column = options.get("label_column", -1)
+    header = options.get("header")
+    if isinstance(column, bool) or not isinstance(column, (int, str)):
+        raise ConfigError(
+            f"dataset.options.label_column must be an int index or a header name, but got {column!r}; "
+            "e.g. label_column: 0 or label_column: class"
+        )
+    if isinstance(column, str):
+        names = [cell.strip() for cell in first_row]
+        if header is False or column not in names:
+            raise DataError(
+                f"dataset.options.label_column {column!r} is not a column of {path} (its header: "
+                f"{', '.join(names[:20])}{', ...' if width > 20 else ''}); set it to one of those or to an index"
+            )
+        return names.index(column), True
+    if not -width <= column < width:
+        raise DataError(
+            f"dataset.options.label_column={column} is outside the {width} columns of {path}; "
+            f"use an index in {-width}..{width - 1} or a header name"
+        )
+    index = column % width
+    if header is None:
+        header = not _is_numeric([cell for i, cell in enumerate(first_row) if i != index])
+    return index, bool(header)
+
+
 def read_csv(path: Path, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     with open(path, newline="") as file:
         rows = [row for row in csv.reader(file, delimiter=options.get("delimiter", ",")) if row]
     if not rows:
-        raise DataError(f"{path} is empty; write one sample per row with its label in the last column")
-    column = int(options.get("label_column", -1))
-    header = options.get("header")
-    if header is None:
-        header = not _is_numeric([c for i, c in enumerate(rows[0]) if i != column % len(rows[0])])
+        raise DataError(f"{path} is empty; write one sample per row with its label in one column")
+    column, header = _label_column(path, rows[0], options)
     rows = rows[1:] if header else rows
     width = len(rows[0])
     labels, features = [], []
@@ -88,7 +120,7 @@ def read_csv(path: Path, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarra
         if len(row) != width:
             raise DataError(f"row {number} of {path} has {len(row)} columns instead of {width}; fix the row")
         labels.append(row[column].strip())
-        cells = row[:column % width] + row[column % width + 1 :]
+        cells = row[:column] + row[column + 1 :]
         if not _is_numeric(cells):
             raise DataError(
                 f"row {number} of {path} has a non-numeric feature; fix it or set dataset.options.header"

@@ -7,6 +7,7 @@ A registered builder takes ``(config: EncoderConfig, shape: InputShape)`` and re
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,7 +129,13 @@ class MLPEncoder(nn.Module):
 
 @ENCODERS.register("mlp")
 def build_mlp(config: EncoderConfig, shape: InputShape) -> nn.Module:
-    """MLPEncoder for vector data (images are flattened)."""
+    """MLPEncoder for vector data; images are flattened, with a warning."""
+    if shape.is_image:
+        warnings.warn(
+            f"encoder.arch 'mlp' flattens each {shape.channels}x{shape.image_size}x{shape.image_size} image into "
+            f"a {shape.input_dim}-d vector, ignoring its spatial layout; use an image arch such as small_cnn to keep it",
+            stacklevel=2,
+        )
     return MLPEncoder(shape.input_dim)
 
 

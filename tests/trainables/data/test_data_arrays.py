@@ -10,7 +10,7 @@ import torch
 
 from trainables.config import DatasetConfig
 from trainables.data import build_dataset
-from trainables.errors import DataError
+from trainables.errors import ConfigError, DataError
 
 
 def standardised(x: np.ndarray) -> np.ndarray:
@@ -83,3 +83,41 @@ def test_image_size_on_vectors_is_refused(tmp_path: Path) -> None:
     np.savez(tmp_path / "data.npz", x=np.random.default_rng(0).normal(size=(5, 2)), y=np.arange(5))
     with pytest.raises(DataError, match="holds vectors"):
         build_dataset(DatasetConfig(name="arrays", root=tmp_path, image_size=8))
+
+
+LABEL_FIRST = "class,a,b\ncat,1.0,2.0\ndog,3.0,5.0\ncat,0.5,1.0\nemu,2.0,0.0\n"
+LABEL_FIRST_X = np.array([[1.0, 2.0], [3.0, 5.0], [0.5, 1.0], [2.0, 0.0]])
+
+
+@pytest.mark.parametrize("label_column", ["class", 0, -3])
+def test_csv_label_column_by_name_or_index(tmp_path: Path, label_column: object) -> None:
+    (tmp_path / "data.csv").write_text(LABEL_FIRST)
+    dataset = build_dataset(DatasetConfig(name="arrays", root=tmp_path, options={"label_column": label_column}))
+    np.testing.assert_array_equal(dataset.targets, [0, 1, 0, 2])
+    np.testing.assert_allclose(dataset.source.vectors.numpy(), standardised(LABEL_FIRST_X), atol=1e-5)
+
+
+def test_csv_label_column_in_the_middle_without_header(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text("1.0,7,2.0\n3.0,8,5.0\n0.5,7,1.0\n")
+    dataset = build_dataset(DatasetConfig(name="arrays", root=tmp_path, options={"label_column": 1}))
+    np.testing.assert_array_equal(dataset.targets, [0, 1, 0])
+    np.testing.assert_allclose(dataset.source.vectors.numpy(), standardised(np.array([[1.0, 2.0], [3.0, 5.0],
+                                                                                     [0.5, 1.0]])), atol=1e-5)
+
+
+@pytest.mark.parametrize("label_column,needle", [
+    ("species", "label_column 'species' is not a column .*class, a, b"),
+    (3, "label_column=3 is outside the 3 columns"),
+    (-4, "label_column=-4 is outside the 3 columns"),
+])
+def test_csv_absent_label_column_is_a_one_line_data_error(tmp_path: Path, label_column: object, needle: str) -> None:
+    (tmp_path / "data.csv").write_text(LABEL_FIRST)
+    with pytest.raises(DataError, match=needle) as raised:
+        build_dataset(DatasetConfig(name="arrays", root=tmp_path, options={"label_column": label_column}))
+    assert "\n" not in str(raised.value)
+
+
+def test_csv_label_column_of_another_type_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text(LABEL_FIRST)
+    with pytest.raises(ConfigError, match="int index or a header name, but got 1.5"):
+        build_dataset(DatasetConfig(name="arrays", root=tmp_path, options={"label_column": 1.5}))

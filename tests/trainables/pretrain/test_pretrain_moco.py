@@ -15,7 +15,23 @@ from trainables.models.checkpoints import read_checkpoint
 from trainables.models.encoders import InputShape, build_encoder
 from trainables.pretrain.augment import AugmentConfig, BatchAugment
 from trainables.pretrain.moco import MoCo, info_nce_loss
-from trainables.pretrain.train import PretrainOptions, pretrain
+from trainables.pretrain.train import PretrainListener, PretrainOptions, pretrain
+
+class RecordingListener(PretrainListener):
+    def __init__(self) -> None:
+        self.started_with: tuple[int, int] | None = None
+        self.steps: list[tuple[int, float]] = []
+        self.epochs: list[tuple[int, float]] = []
+
+    def started(self, epochs: int, steps_per_epoch: int) -> None:
+        self.started_with = (epochs, steps_per_epoch)
+
+    def stepped(self, epoch: int, loss: float) -> None:
+        self.steps.append((epoch, loss))
+
+    def epoch_ended(self, epoch: int, mean_loss: float) -> None:
+        self.epochs.append((epoch, mean_loss))
+
 
 NOTHING = AugmentConfig(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_prob=0.0, jitter_prob=0.0,
                         grayscale_prob=0.0, blur_prob=0.0)
@@ -94,10 +110,13 @@ def test_step_moves_key_encoder_by_momentum_and_fills_queue_cyclically() -> None
 
 def test_pretrain_writes_a_checkpoint_the_encoder_loads(tmp_path: Path) -> None:
     options = PretrainOptions(batch_size=512, queue_size=512, device="cpu")
-    seen: list[tuple[int, float]] = []
+    listener = RecordingListener()
     out = tmp_path / "enc" / "digits.ckpt"
-    result = pretrain(DatasetConfig(name="digits"), "small_cnn", 2, out, options, lambda e, l: seen.append((e, l)))
-    assert [epoch for epoch, _ in seen] == [1, 2] and all(np.isfinite(loss) for _, loss in seen)
+    result = pretrain(DatasetConfig(name="digits"), "small_cnn", 2, out, options, listener)
+    assert listener.started_with == (2, 1797 // 512)
+    assert [epoch for epoch, _ in listener.epochs] == [1, 2] and all(np.isfinite(l) for _, l in listener.epochs)
+    assert len(listener.steps) == 2 * (1797 // 512)
+    assert [loss for epoch, loss in listener.steps if epoch == 1][-1] == pytest.approx(listener.epochs[0][1])
     assert result.checkpoint == out and out.is_file()
     assert torch.load(out, weights_only=True)["arch"] == "small_cnn"
     encoder = build_encoder(EncoderConfig(arch="small_cnn", checkpoint=out), InputShape(True, 1, 8, 64))
@@ -107,9 +126,9 @@ def test_pretrain_writes_a_checkpoint_the_encoder_loads(tmp_path: Path) -> None:
                            .block3[0].weight)
 
 
-def test_pretrain_rejects_mlp_and_bad_epochs(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot be pre-trained"):
-        pretrain(DatasetConfig(name="digits"), "mlp", 1, tmp_path / "x.ckpt", PretrainOptions(device="cpu"))
+def test_pretrain_rejects_unknown_arch_and_bad_epochs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown encoder arch 'resnet99'; choose one of: .*mlp"):
+        pretrain(DatasetConfig(name="digits"), "resnet99", 1, tmp_path / "x.ckpt", PretrainOptions(device="cpu"))
     with pytest.raises(ConfigError, match="epochs must be >= 1"):
         pretrain(DatasetConfig(name="digits"), "small_cnn", 0, tmp_path / "x.ckpt", PretrainOptions(device="cpu"))
 
