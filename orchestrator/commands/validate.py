@@ -22,8 +22,12 @@ def validate(
     ] = False,
 ) -> None:
     """Validate SPEC (schema, keys, every trial's config); exit 2 with one message if it is invalid."""
+    from trainables.plugins import selection_warnings
+
     sweep = load_spec(spec, workdir)
     trials = plan_trials(sweep, workdir) if sweep.search is None else []
+    for line in selection_warnings(trial.config for trial in trials):
+        typer.echo(f"warning: {line}", err=True)
     if sweep.search is not None:
         plan_search(sweep, workdir)
     if check_env:
