@@ -93,7 +93,8 @@ def main() -> None:
         target = float(np.mean([r["pruned"] for r in results["dss"]]))
         pilot = {**base, "train.seed": args.seeds[0]}
 
-        ratio = min(target * epochs / (epochs - FIRST_PRUNED_EPOCH + 1), MAX_PRUNE_RATIO)
+        pruning_epochs = max(epochs - FIRST_PRUNED_EPOCH + 1, 1)
+        ratio = min(target * epochs / pruning_epochs, MAX_PRUNE_RATIO)
         random_selection = {"selection.strategy": "random", "selection.ratio": ratio}
         infobatch_pilot = run({**pilot, "selection.strategy": "infobatch",
                                "selection.prune_ratio": PILOT_PRUNE_RATIO}, clock)["pruned"]

@@ -54,13 +54,14 @@ def cdc_clustering_loss(
     """Cross-entropy of the clustering head's [B, K] logits on the selected ``positions`` [S].
 
     The loss is the mean over the S selected samples, 0 (still attached to ``logits``) when S = 0.
-    The per-sample share is each selected sample's cross-entropy, 0 for the others.
+    The per-sample share is B / S times each selected sample's cross-entropy, 0 for the others, so that
+    ``sample_loss.mean() == loss`` and a weighted mean of the shares keeps the loss's scale.
     """
     sample_loss = logits.new_zeros(logits.shape[0])
     if positions.numel() == 0:
         return logits.sum() * 0.0, sample_loss
     selected = F.cross_entropy(logits[positions], pseudo_labels, reduction="none")
-    return selected.mean(), sample_loss.index_put((positions,), selected)
+    return selected.mean(), sample_loss.index_put((positions,), selected * (logits.shape[0] / positions.numel()))
 
 
 def group_mean_targets(groups: Tensor, probs: Tensor, num_groups: int) -> Tensor:
