@@ -39,8 +39,11 @@ PILOT_PRUNE_RATIO = 0.5
 MAX_PRUNE_RATIO = 0.95
 
 
-def run(config_data: dict[str, Any], clock: Callable[[], float]) -> dict[str, float]:
-    """One trial through the engine: final ACC, mean pruned fraction, summed train and score seconds."""
+HEALTH_KEYS = ("pruned_frac", "reinclusion_frac", "pruned_acc")
+
+
+def run(config_data: dict[str, Any], clock: Callable[[], float]) -> dict[str, Any]:
+    """One trial through the engine: final ACC, mean pruned fraction, summed train and score seconds, the rows."""
     config = parse_trial_config(config_data)
     engine = EpochEngine(assemble(config), config.train, config.method.name, clock=clock)
     epochs = config.train.epochs
@@ -50,6 +53,7 @@ def run(config_data: dict[str, Any], clock: Callable[[], float]) -> dict[str, fl
         "pruned": float(np.mean([row["pruned_frac"] for row in rows])),
         "train_s": sum(row["train_time_s"] for row in rows),
         "score_s": sum(row["score_time_s"] for row in rows),
+        "rows": rows,
     }
 
 
@@ -128,6 +132,11 @@ def main() -> None:
         print(f"| {name:<9} | {settings[name]:<22} | {statistics.mean(r['pruned'] for r in rows):6.3f} | "
               f"{train_s:7.2f} | {score_s:7.2f} | {(train_s + score_s) / reference:10.3f} | "
               f"{statistics.mean(accs):5.1f} ± {spread:3.1f} |")
+    print("DSS health per epoch (mean over seeds; NaN-free means): epoch " + " ".join(HEALTH_KEYS))
+    for epoch in range(epochs):
+        values = [np.nanmean([r["rows"][epoch][key] for r in results["dss"]]) if any(
+            np.isfinite(r["rows"][epoch][key]) for r in results["dss"]) else np.nan for key in HEALTH_KEYS]
+        print(f"  {epoch + 1:3d} " + " ".join(f"{value:.3f}" for value in values))
 
 
 if __name__ == "__main__":
