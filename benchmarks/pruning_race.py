@@ -48,6 +48,8 @@ def run(config_data: dict[str, Any], clock: Callable[[], float]) -> dict[str, An
     engine = EpochEngine(assemble(config), config.train, config.method.name, clock=clock)
     epochs = config.train.epochs
     rows = [engine.run_epoch(epoch, is_last=epoch == epochs).row for epoch in range(1, epochs + 1)]
+    print(f"  trial {config.selection.strategy} seed {config.train.seed}: acc {rows[-1]['acc']:.4f}, pruned "
+          f"{np.mean([row['pruned_frac'] for row in rows]):.3f}", flush=True)
     return {
         "acc": rows[-1]["acc"],
         "pruned": float(np.mean([row["pruned_frac"] for row in rows])),
