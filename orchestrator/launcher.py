@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import typer
 from ray import tune
 
 from orchestrator import tracking
@@ -27,6 +28,7 @@ from orchestrator.spec import SWEEP_NAME, SweepSpec, load_spec, parse_spec
 from orchestrator.trainable import build_trainable, resolve_trial, trial_dirname
 from orchestrator.yaml_io import dump_yaml, load_yaml
 from trainables.errors import ConfigError, DcsweepError
+from trainables.plugins import selection_warnings
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ def prepare_sweep(ref: str | Path, workspace: Workspace, local: bool) -> tuple[S
     if spec.search is not None:
         raise ConfigError(f"spec {spec.name!r} has a 'search' section; launch it with `dcsweep search`")
     trials = plan_trials(spec, workspace.workdir)
+    for line in selection_warnings(trial.config for trial in trials):
+        typer.echo(f"warning: {line}", err=True)
     check_paths(trials)
     if local:
         check_local_gpus(spec.resources)

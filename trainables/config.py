@@ -71,12 +71,18 @@ class InitConfig(Section):
 
 
 class SelectionConfig(Section):
-    """Which samples are trained on each epoch (method.md, DSS and alternatives)."""
+    """Which samples are trained on each epoch (method.md, DSS and alternatives).
+
+    ``epsilon`` and ``priority``: ``dss`` and ``loss``; ``ratio``: ``random``; ``prune_ratio`` (r) and
+    ``delta`` (the share of epochs that prune): ``infobatch``.
+    """
 
     strategy: str = "none"
     epsilon: float = 0.1
     ratio: float = 0.1
     priority: bool = False
+    prune_ratio: float = 0.5
+    delta: float = 0.875
 
     @field_validator("epsilon")
     @classmethod
@@ -85,11 +91,18 @@ class SelectionConfig(Section):
             raise ValueError("must be a finite number >= 0")
         return value
 
-    @field_validator("ratio")
+    @field_validator("ratio", "prune_ratio")
     @classmethod
     def _ratio_in_unit_interval(cls, value: float) -> float:
         if not 0 <= value < 1:
             raise ValueError("must lie in [0, 1)")
+        return value
+
+    @field_validator("delta")
+    @classmethod
+    def _delta_in_half_open_unit_interval(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise ValueError("must lie in (0, 1]")
         return value
 
 

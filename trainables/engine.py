@@ -1,15 +1,18 @@
 """The epoch loop shared by every method: train on the retained samples, score the rest, evaluate.
 
-Where each per-sample output comes from (method.md, DSS):
-- trained samples: ``sample_loss``, ``p_weak`` and ``p_strong`` come from the training step's own forward
-  passes; if the step returns None for the distributions, they are completed after training by a no-grad,
-  eval-mode ``method.predict`` on the sample's weak and strong views (counted as scoring time);
-- samples not trained this epoch (excluded, or not drawn by a prioritised selector): a no-grad, eval-mode
-  ``method.score_step`` in batches of ``train.score_batch_size`` (again completed by ``predict`` on the weak and
-  strong views if the step gives no distributions).
-Both passes run only when ``selector.needs_scores``. Evaluation is a separate eval-mode pass over the 'val' view.
-``pruned_frac`` and ``pruned_acc`` describe the samples left out of *this* epoch's training (so they are 0 and NaN
-in epochs 1-3 under DSS); the selector's update at the end of the epoch decides the next epoch's exclusions.
+Where each per-sample output comes from (method.md, DSS, "one footing"):
+- the stability signals of every sample (S_i = cos(P^w_i, P^s_i), the loss signal L_i = -log P^s_i[argmax P^w_i]
+  and the pseudo-label argmax P^w_i; see ``SampleScores``) come from one definition: a no-grad, eval-mode
+  ``method.predict`` of the sample's weak and strong views, which is per-sample and independent of the batch.
+  A trained sample gets it inside the training loop, on its batch's already-loaded views, right before that
+  batch's ``fit_batch``; a sample not trained this epoch (excluded, or not drawn by a prioritised selector) gets
+  the same forward in the scoring pass, in chunks of ``train.score_batch_size``. So for an unchanged model both
+  routes give the same values. Both run only when ``selector.needs_scores``; their time is ``score_time_s``.
+- ``train_loss``: the method's per-sample training loss (``StepOutput.sample_loss``) of trained samples.
+Evaluation is a separate eval-mode pass over the 'val' view. ``pruned_frac`` and ``pruned_acc`` describe the
+samples left out of *this* epoch's training (so they are 0 and NaN in epochs 1-3 under DSS); ``reinclusion_frac``
+is the share of the samples excluded in the previous epoch that are retained in this one (NaN when none were
+excluded). The selector's update at the end of the epoch decides the next epoch's exclusions and weights.
 
 Randomness: at the start of epoch t every generator (Python, NumPy, torch, the selector's order generator and
 the DataLoader's) is seeded from (seed, t), so an epoch's result depends only on the state after epoch t-1;
@@ -44,16 +47,19 @@ from trainables.checkpointing import (
 )
 from trainables.config import TrainConfig, TrialConfig
 from trainables.errors import CheckpointError, TrainingError
-from trainables.methods.base import Batch, ClusteringMethod, StepOutput
+from trainables.methods.base import Batch, ClusteringMethod
 from trainables.metrics import evaluate, hungarian_mapping, map_predictions
+from trainables.plugins import selector_metric_keys
 from trainables.plugins.base import SampleScores, SampleSelector
 
+EVAL_KEYS = ("acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece")
+SELECTOR_KEYS = selector_metric_keys()  # each selector logs its own; NaN in the rows of the others
 # The row reported every epoch (design.md), in this order; the orchestrator validates spec metrics against it.
 METRIC_KEYS = (
-    "epoch", "acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece", "pruned_frac", "pruned_acc",
-    "mean_abs_d2s", "loss", "train_time_s", "score_time_s", "eval_time_s", "samples_trained",
+    "epoch", *EVAL_KEYS, "pruned_frac", "pruned_acc", "reinclusion_frac", *SELECTOR_KEYS,
+    "loss", "train_time_s", "score_time_s", "eval_time_s", "samples_trained",
 )
-EVAL_KEYS = ("acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece")
+PROBABILITY_FLOOR = 1e-12  # P^s is clamped here inside the log of the loss signal
 
 
 class EarlyStop(Protocol):
@@ -123,35 +129,43 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(worker_seed)
 
 
+def stability_signals(p_weak: torch.Tensor, p_strong: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row of the [B, K] distributions P^w and P^s: S = cos(P^w, P^s), L = -log P^s[argmax P^w] and argmax P^w.
+
+    Returns float64 [B] S, float64 [B] L (P^s clamped at ``PROBABILITY_FLOOR``) and int64 [B] pseudo-labels.
+    """
+    p_weak, p_strong = p_weak.detach().to(torch.float64), p_strong.detach().to(torch.float64)
+    pseudo_label = p_weak.argmax(dim=1)
+    loss = -p_strong.gather(1, pseudo_label.unsqueeze(1)).squeeze(1).clamp_min(PROBABILITY_FLOOR).log()
+    return F.cosine_similarity(p_weak, p_strong, dim=1), loss, pseudo_label
+
+
 class _SampleOutputs:
     """Per-sample outputs of one epoch, kept on the device and indexed by dataset index."""
 
     def __init__(self, num_samples: int, device: torch.device) -> None:
-        self.loss = torch.full((num_samples,), math.nan, dtype=torch.float64, device=device)
-        self.consistency = torch.full_like(self.loss, math.nan)
+        self.train_loss = torch.full((num_samples,), math.nan, dtype=torch.float64, device=device)
+        self.loss = torch.full_like(self.train_loss, math.nan)
+        self.consistency = torch.full_like(self.train_loss, math.nan)
         self.pseudo_label = torch.full((num_samples,), -1, dtype=torch.int64, device=device)
-        self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
+        self.signalled = torch.zeros(num_samples, dtype=torch.bool, device=device)
 
-    def record_loss(self, index: torch.Tensor, sample_loss: torch.Tensor) -> None:
-        self.loss[index] = sample_loss.detach().to(torch.float64)
-        self.seen[index] = True
+    def record_train_loss(self, index: torch.Tensor, sample_loss: torch.Tensor) -> None:
+        self.train_loss[index] = sample_loss.detach().to(torch.float64)
 
-    def record_probabilities(self, index: torch.Tensor, p_weak: torch.Tensor, p_strong: torch.Tensor) -> None:
-        p_weak, p_strong = p_weak.detach().to(torch.float64), p_strong.detach().to(torch.float64)
-        self.consistency[index] = F.cosine_similarity(p_weak, p_strong, dim=1)
-        self.pseudo_label[index] = p_weak.argmax(dim=1)
+    def record_signals(self, index: torch.Tensor, p_weak: torch.Tensor, p_strong: torch.Tensor) -> None:
+        self.consistency[index], self.loss[index], self.pseudo_label[index] = stability_signals(p_weak, p_strong)
+        self.signalled[index] = True
 
-    def unseen(self) -> np.ndarray:
-        return torch.nonzero(~self.seen).flatten().cpu().numpy()
-
-    def lacking_probabilities(self) -> np.ndarray:
-        return torch.nonzero(self.seen & (self.pseudo_label < 0)).flatten().cpu().numpy()
+    def unsignalled(self) -> np.ndarray:
+        return torch.nonzero(~self.signalled).flatten().cpu().numpy()
 
     def to_scores(self) -> SampleScores:
         return SampleScores(
             consistency=self.consistency.cpu().numpy(),
             loss=self.loss.cpu().numpy(),
             pseudo_label=self.pseudo_label.cpu().numpy(),
+            train_loss=self.train_loss.cpu().numpy(),
         )
 
 
@@ -168,6 +182,7 @@ class EpochEngine:
         self.clock = clock
         self.num_samples = len(parts.targets)
         self.pseudo_labels = np.full(self.num_samples, -1, dtype=np.int64)
+        self.previous_excluded = np.zeros(self.num_samples, dtype=bool)
         self.probabilities: np.ndarray | None = None
 
     def run_epoch(self, epoch: int, is_last: bool) -> EpochOutcome:
@@ -179,17 +194,18 @@ class EpochEngine:
         parts = self.parts
         rng, loader_generator = seed_epoch(self.train.seed, epoch)
         excluded = parts.selector.excluded.copy()  # this epoch's exclusions, before the update below
+        weights = parts.selector.sample_weights()
         order = parts.selector.retained(epoch, rng)
         outputs = _SampleOutputs(self.num_samples, parts.device)
 
         start = self._clock()
-        loss, samples_trained = self._train(order, loader_generator, outputs, epoch)
-        train_time = self._clock() - start
+        loss, samples_trained, signal_time = self._train(order, weights, loader_generator, outputs, epoch)
+        train_time = self._clock() - start - signal_time
 
         start = self._clock()
         if parts.selector.needs_scores:
             self._score(outputs, loader_generator)
-        score_time = self._clock() - start
+        score_time = self._clock() - start + signal_time
 
         scores = outputs.to_scores()
         known = scores.pseudo_label >= 0
@@ -209,13 +225,15 @@ class EpochEngine:
             **{key: float(metrics.get(key, math.nan)) for key in EVAL_KEYS},
             "pruned_frac": float(excluded.mean()),
             "pruned_acc": self._pruned_accuracy(excluded),
-            "mean_abs_d2s": float(summary.get("mean_abs_d2s", math.nan)),
+            "reinclusion_frac": self._reinclusion_fraction(excluded),
+            **{key: float(summary.get(key, math.nan)) for key in SELECTOR_KEYS},
             "loss": loss,
             "train_time_s": train_time,
             "score_time_s": score_time,
             "eval_time_s": eval_time,
             "samples_trained": samples_trained,
         }
+        self.previous_excluded = excluded
         return EpochOutcome(row={key: values[key] for key in METRIC_KEYS}, stop=stop)
 
     def state_dict(self, with_probabilities: bool = True) -> dict[str, Any]:
@@ -231,6 +249,7 @@ class EpochEngine:
             "selector": parts.selector.state_dict(),
             "early_stop": parts.early_stop.state_dict() if parts.early_stop is not None else None,
             "pseudo_labels": self.pseudo_labels.copy(),
+            "previous_excluded": self.previous_excluded.copy(),
             "probabilities": self.probabilities if with_probabilities else None,
         }
 
@@ -246,56 +265,57 @@ class EpochEngine:
         if parts.early_stop is not None and state["early_stop"] is not None:
             parts.early_stop.load_state_dict(state["early_stop"])
         self.pseudo_labels = np.asarray(state["pseudo_labels"], dtype=np.int64).copy()
+        self.previous_excluded = np.asarray(state["previous_excluded"], dtype=bool).copy()
         self.probabilities = state["probabilities"]
 
     def _train(
-        self, order: np.ndarray, generator: torch.Generator, outputs: _SampleOutputs, epoch: int
-    ) -> tuple[float, int]:
-        """One pass of optimisation over ``order``; returns the sample-weighted mean loss and samples trained."""
+        self, order: np.ndarray, weights: np.ndarray | None, generator: torch.Generator, outputs: _SampleOutputs,
+        epoch: int,
+    ) -> tuple[float, int, float]:
+        """One pass of optimisation over ``order``, each sample's loss weighted by ``weights`` [N] (None: 1).
+
+        When the selector needs scores, each batch's stability signals are taken first (``_record_signals``).
+        Returns the mean unweighted loss per trained sample, the samples trained and the seconds spent on signals.
+        """
         method = self.parts.method
+        device = self.parts.device
+        weight_of = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
         self._set_train_mode()
-        total_loss = torch.zeros((), dtype=torch.float64, device=self.parts.device)
-        trained = 0
+        total_loss = torch.zeros((), dtype=torch.float64, device=device)
+        trained, signal_time = 0, 0.0
         for batch in self._batches(self.parts.train_set, split_batches(order, self.train.batch_size), generator):
-            step = method.fit_batch(batch, self.parts.optimizers)
+            if self.parts.selector.needs_scores:
+                start = self._clock()
+                self._record_signals(outputs, batch)
+                self._set_train_mode()
+                signal_time += self._clock() - start
+            sample_weight = None if weight_of is None else weight_of[batch.index]
+            step = method.fit_batch(batch, self.parts.optimizers, sample_weight=sample_weight)
             if not bool(torch.isfinite(step.loss)):
                 raise TrainingError(
                     f"{self.method_name} loss became {float(step.loss.detach())} in epoch {epoch}; lower "
                     "train.lr_head / train.lr_backbone or check the input data for NaN values"
                 )
-            self._record(outputs, batch, step)
+            outputs.record_train_loss(batch.index, step.sample_loss)
             total_loss += step.loss.detach().to(torch.float64) * len(batch.index)
             trained += len(batch.index)
-        return (float(total_loss) / trained if trained else math.nan), trained
+        return (float(total_loss) / trained if trained else math.nan), trained, signal_time
 
     def _score(self, outputs: _SampleOutputs, generator: torch.Generator) -> None:
-        """No-grad, eval-mode scoring of samples without outputs; completes missing distributions."""
+        """The stability signals of the samples not trained this epoch, in chunks of ``train.score_batch_size``."""
+        chunks = _chunks(outputs.unsignalled(), self.train.score_batch_size)
+        for batch in self._batches(self.parts.train_set, chunks, generator):
+            self._record_signals(outputs, batch)
+
+    def _record_signals(self, outputs: _SampleOutputs, batch: Batch) -> None:
+        """The one footing of every sample's signals: no-grad, eval-mode ``method.predict`` of the weak and strong
+        views (P^w, P^s), turned into S, L and the pseudo-label. Leaves the method in eval mode."""
         method = self.parts.method
-        size = self.train.score_batch_size
-        unseen, lacking = outputs.unseen(), outputs.lacking_probabilities()
         method.eval()
         with torch.no_grad():
-            for batch in self._batches(self.parts.train_set, _chunks(unseen, size), generator):
-                step = method.score_step(batch)
-                self._record(outputs, batch, step)
-                if step.p_weak is None or step.p_strong is None:
-                    outputs.record_probabilities(batch.index, *self._predict_weak_strong(batch))
-            for batch in self._batches(self.parts.train_set, _chunks(lacking, size), generator):
-                outputs.record_probabilities(batch.index, *self._predict_weak_strong(batch))
-
-    @staticmethod
-    def _record(outputs: _SampleOutputs, batch: Batch, step: StepOutput) -> None:
-        """Keep the step's per-sample loss and, where it computed them, its distributions."""
-        outputs.record_loss(batch.index, step.sample_loss)
-        if step.p_weak is not None and step.p_strong is not None:
-            outputs.record_probabilities(batch.index, step.p_weak, step.p_strong)
-
-    def _predict_weak_strong(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """P^w and P^s from ``method.predict`` on the weak and strong views (caller sets eval mode, no grad)."""
-        method = self.parts.method
-        weak = method.predict(Batch(views={"val": batch.views["weak"]}, index=batch.index, label=batch.label))
-        strong = method.predict(Batch(views={"val": batch.views["strong"]}, index=batch.index, label=batch.label))
-        return weak, strong
+            weak = method.predict(Batch(views={"val": batch.views["weak"]}, index=batch.index, label=batch.label))
+            strong = method.predict(Batch(views={"val": batch.views["strong"]}, index=batch.index, label=batch.label))
+        outputs.record_signals(batch.index, weak, strong)
 
     def _evaluate(self, epoch: int) -> dict[str, float]:
         """Eval-mode pass over the 'val' view; stores and scores the [N, K] probabilities.
@@ -328,6 +348,16 @@ class EpochEngine:
         mapping = hungarian_mapping(self.parts.targets, self.pseudo_labels)
         mapped = map_predictions(self.pseudo_labels, mapping)
         return float(np.mean(mapped[excluded] == self.parts.targets[excluded]))
+
+    def _reinclusion_fraction(self, excluded: np.ndarray) -> float:
+        """Share of the samples excluded in the previous epoch that this epoch's ``excluded`` [N] no longer holds.
+
+        NaN when the previous epoch excluded nothing.
+        """
+        previous = self.previous_excluded
+        if not previous.any():
+            return math.nan
+        return float((previous & ~excluded).sum() / previous.sum())
 
     def _set_train_mode(self) -> None:
         """Train mode, except a frozen encoder, which stays in eval mode (its BN statistics do not move)."""

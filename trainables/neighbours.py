@@ -17,7 +17,7 @@ Metric = Literal["l2", "ip"]
 
 _FLAT_INDEXES = {"l2": faiss.IndexFlatL2, "ip": faiss.IndexFlatIP}
 
-LLOYD_ITERATIONS = 25  # faiss's default
+LLOYD_ITERATIONS = 100  # faiss's default of 25 stopped short of convergence on digits features (ACC 77 vs 85)
 TRAINING_POINTS_PER_CENTROID = 256  # faiss's default subsample
 SEEDING_POINTS_PER_CENTROID = 64
 

@@ -72,7 +72,7 @@ def assemble(config: TrialConfig) -> TrialParts:
     if config.train.encoder_mode == "frozen":
         method.encoder.requires_grad_(False)
     selector = SELECTION_STRATEGIES.get(config.selection.strategy)(
-        config.selection, len(dataset), config.train.seed
+        config.selection, len(dataset), config.train.seed, config.train.epochs
     )
     patience = config.early_stop.patience
     return TrialParts(

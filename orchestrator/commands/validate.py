@@ -26,9 +26,12 @@ def validate(
     from orchestrator.launcher import Workspace
     from orchestrator.plan import plan_search, plan_trials
     from orchestrator.spec import load_spec
+    from trainables.plugins import selection_warnings
 
     sweep = load_spec(spec, Workspace.create(workdir).workdir)
     trials = plan_trials(sweep, workdir) if sweep.search is None else []
+    for line in selection_warnings(trial.config for trial in trials):
+        typer.echo(f"warning: {line}", err=True)
     if sweep.search is not None:
         plan_search(sweep, workdir)
     if check_env:

@@ -54,12 +54,14 @@ class Batch:
 
 @dataclass
 class StepOutput:
-    """What a training (or scoring) step returns.
+    """What a training step returns.
 
-    ``loss`` is the scalar to back-propagate. The per-sample tensors are detached:
-    ``sample_loss`` [B] is the method's own loss of each sample, ``p_weak`` and ``p_strong`` [B, K]
-    the predicted distributions of the weak and strong views, or None where the step does not compute
-    them (the engine then scores them itself).
+    ``loss`` is the scalar to back-propagate. ``sample_loss`` [B] is the method's own loss of each sample, still
+    attached to the graph where the method's loss allows it, so that ``fit_batch`` can weight it (InfoBatch); it
+    averages to ``loss``. The engine detaches it when it records it.
+    ``p_weak`` and ``p_strong`` are ignored: the engine takes every sample's P^w and P^s from its own eval-mode
+    ``predict`` of the weak and strong views (method.md, "one footing"); they remain only until the methods stop
+    returning them.
     """
 
     loss: Tensor

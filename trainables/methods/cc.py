@@ -109,7 +109,7 @@ class CC(ClusteringMethod):
     def objective(
         self, z_weak: Tensor, z_strong: Tensor, logits_weak: Tensor, logits_strong: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Instance NT-Xent plus cluster contrast with entropy: (scalar loss, detached [B] per-sample share).
+        """Instance NT-Xent plus cluster contrast with entropy: (scalar loss, attached [B] per-sample share).
 
         The share is each sample's instance term plus an equal share of the batch-level cluster term.
         """
@@ -118,7 +118,7 @@ class CC(ClusteringMethod):
         cluster = cluster_contrastive_loss(
             logits_weak.softmax(dim=1), logits_strong.softmax(dim=1), p.cluster_temperature, p.entropy_weight
         )
-        return instance + cluster, instance_share + cluster.detach()
+        return instance + cluster, instance_share + cluster
 
     def predict(self, batch: Batch) -> Tensor:
         """[B, K] cluster probabilities of the 'val' view."""

@@ -1,7 +1,7 @@
 """Contrastive clustering losses of CC and TCL as pure functions.
 
-Each loss returns ``(loss, sample_loss)``: the scalar to back-propagate and a detached per-item share whose
-meaning is documented per function (the selection plug-ins read the per-sample shares).
+Each loss returns ``(loss, sample_loss)``: the scalar to back-propagate and a per-item share, attached to the graph
+so that a weighted mean of it can be back-propagated (InfoBatch), whose meaning is documented per function.
 
 References: Li et al., "Contrastive Clustering", AAAI 2021 (CC); Li et al., "Twin Contrastive Learning for
 Online Clustering", IJCV 2022 (TCL).
@@ -41,7 +41,7 @@ def nt_xent(
     logits = logits.masked_fill(excluded, float("-inf"))
     anchor_loss = torch.logsumexp(logits, dim=1) - logits[torch.arange(2 * n, device=items.device), positive]
     item_loss = (anchor_loss[:n] + anchor_loss[n:]) / 2
-    return anchor_loss.mean(), item_loss.detach()
+    return anchor_loss.mean(), item_loss
 
 
 def negative_entropy(probs: Tensor, eps: float = 1e-8) -> Tensor:
@@ -100,5 +100,4 @@ def balanced_cross_entropy(logits: Tensor, pseudo_labels: Tensor) -> tuple[Tenso
     weights = (1.0 / counts.clamp_min(1))[targets]
     weighted = weights * F.cross_entropy(logits[labelled], targets, reduction="none")
     loss = weighted.sum() / weights.sum()
-    sample_loss[labelled] = (weighted * logits.shape[0] / weights.sum()).detach()
-    return loss, sample_loss
+    return loss, sample_loss.index_put((labelled,), weighted * logits.shape[0] / weights.sum())

@@ -1,7 +1,7 @@
 """SCAN and CDC losses as pure functions of logits and probabilities.
 
-Each loss returns ``(loss, sample_loss)``: the scalar to back-propagate and a detached [B] per-sample share
-whose meaning is documented per function (the selection plug-ins read it).
+Each loss returns ``(loss, sample_loss)``: the scalar to back-propagate and a [B] per-sample share, attached to the
+graph so that a weighted mean of it can be back-propagated (InfoBatch), whose meaning is documented per function.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def scan_loss(
     entropy = -(mean_probs * mean_probs.log()).sum()
     loss = consistency.mean() - entropy_weight * entropy
     entropy_share = (anchor * mean_probs.log()).sum(dim=1)
-    return loss, (consistency + entropy_weight * entropy_share).detach()
+    return loss, consistency + entropy_weight * entropy_share
 
 
 def cdc_select(probs: Tensor, top_m: int) -> tuple[Tensor, Tensor]:
@@ -54,14 +54,14 @@ def cdc_clustering_loss(
     """Cross-entropy of the clustering head's [B, K] logits on the selected ``positions`` [S].
 
     The loss is the mean over the S selected samples, 0 (still attached to ``logits``) when S = 0.
-    The per-sample share is each selected sample's cross-entropy, 0 for the others.
+    The per-sample share is B / S times each selected sample's cross-entropy, 0 for the others, so that
+    ``sample_loss.mean() == loss`` and a weighted mean of the shares keeps the loss's scale.
     """
     sample_loss = logits.new_zeros(logits.shape[0])
     if positions.numel() == 0:
         return logits.sum() * 0.0, sample_loss
     selected = F.cross_entropy(logits[positions], pseudo_labels, reduction="none")
-    sample_loss[positions] = selected.detach()
-    return selected.mean(), sample_loss
+    return selected.mean(), sample_loss.index_put((positions,), selected * (logits.shape[0] / positions.numel()))
 
 
 def group_mean_targets(groups: Tensor, probs: Tensor, num_groups: int) -> Tensor:
@@ -89,4 +89,4 @@ def cdc_calibration_loss(
     log_mean = probs.mean(dim=0).clamp_min(eps).log()
     negative_entropy_share = (probs * log_mean).sum(dim=1)
     sample_loss = cross_entropy + entropy_weight * negative_entropy_share
-    return sample_loss.mean(), sample_loss.detach()
+    return sample_loss.mean(), sample_loss

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from trainables.config import InitConfig, SelectionConfig
+
+if TYPE_CHECKING:
+    from trainables.config import TrialConfig
 
 
 class HeadInitializer(ABC):
@@ -30,29 +33,48 @@ class HeadInitializer(ABC):
 class SampleScores:
     """Per-sample outputs of one epoch, for all N samples, aligned by dataset index.
 
-    ``consistency`` is S_i = cos(P^w_i, P^s_i); ``loss`` the method's per-sample loss;
-    ``pseudo_label`` argmax P^w_i. Entries of samples not seen this epoch are NaN / -1.
+    The stability signals come from one definition for every sample (method.md, DSS, "one footing"): a no-grad,
+    eval-mode ``method.predict`` of the sample's weak and strong views, so they do not depend on whether the
+    sample was trained or scored, nor on the batch it was in:
+    - ``consistency``: S_i = cos(P^w_i, P^s_i);
+    - ``pseudo_label``: argmax P^w_i;
+    - ``loss``: the loss signal L_i = -log P^s_i[argmax P^w_i], the cross-entropy of the strong view against the
+      weak view's pseudo-label (a per-sample stand-in for the method's own loss, whose batch-level terms and
+      negatives make it batch-dependent).
+    These are NaN / -1 where the selector asked for no signals (``needs_scores`` False).
+    ``train_loss`` is the method's own per-sample training loss from the training step (``StepOutput.sample_loss``,
+    batch-dependent), NaN for samples not trained this epoch.
     """
 
     consistency: np.ndarray  # [N] float64
     loss: np.ndarray  # [N] float64
     pseudo_label: np.ndarray  # [N] int64
+    train_loss: np.ndarray  # [N] float64
 
 
 class SampleSelector(ABC):
-    """Decides which samples are trained on in each epoch.
+    """Decides which samples are trained on in each epoch, and optionally how much each one weighs.
 
-    The engine calls, each epoch t = 1, 2, ...: ``retained(t)`` for the indices to train on, then, after
-    training and scoring, ``update(t, scores)``. ``excluded`` is the current exclusion mask.
+    The engine calls, each epoch t = 1, 2, ...: ``retained(t)`` for the indices to train on and ``sample_weights()``
+    for their loss weights, then, after training and scoring, ``update(t, scores)``. ``excluded`` is the current
+    exclusion mask. ``metric_keys`` names the figures ``summary()`` logs every epoch.
     """
 
-    needs_scores: bool = True  # False: the engine skips the scoring pass over excluded samples
+    needs_scores: ClassVar[bool] = True  # False: no stability signals (no eval forwards, no scoring pass)
+    metric_keys: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: SelectionConfig, num_samples: int, seed: int) -> None:
+    def __init__(self, config: SelectionConfig, num_samples: int, seed: int, epochs: int) -> None:
+        """``epochs`` is the trial's ``train.epochs``, for rules that depend on the schedule's length."""
         self.config = config
         self.num_samples = num_samples
         self.seed = seed
+        self.epochs = epochs
         self.excluded = np.zeros(num_samples, dtype=bool)
+
+    @classmethod
+    def warnings(cls, config: TrialConfig) -> list[str]:
+        """One-line warnings about a valid config in which this selector cannot do its job; none by default."""
+        return []
 
     @abstractmethod
     def update(self, epoch: int, scores: SampleScores) -> None:
@@ -63,9 +85,13 @@ class SampleSelector(ABC):
         indices = np.flatnonzero(~self.excluded)
         return rng.permutation(indices)
 
+    def sample_weights(self) -> np.ndarray | None:
+        """[N] loss weights for the coming epoch, or None for unweighted training (the default)."""
+        return None
+
     def summary(self) -> dict[str, float]:
-        """Figures logged each epoch, e.g. ``{"pruned_frac": ..., "mean_abs_d2s": ...}``."""
-        return {"pruned_frac": float(self.excluded.mean())}
+        """The figures named by ``metric_keys``, e.g. ``{"mean_abs_d2s": ...}``."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume bitwise; numpy arrays and plain Python values only."""

@@ -1,7 +1,7 @@
 """Dynamic sample selection by second-difference stability (method.md, DSS, and the ``loss`` variant).
 
-After epoch t, with a per-sample signal x (S = cos(P^w, P^s) for ``dss``, the per-sample loss for
-``loss``) and pseudo-labels l of the last three epochs:
+After epoch t, with a per-sample signal x (S = cos(P^w, P^s) for ``dss``, the loss signal
+L = -log P^s[argmax P^w] for ``loss``; see ``SampleScores``) and pseudo-labels l of the last three epochs:
 
     D2_i = x^(t) - 2 x^(t-1) + x^(t-2)
     stable_i = |D2_i| < epsilon  and  l^(t) == l^(t-1) == l^(t-2)
@@ -18,29 +18,41 @@ from typing import Any
 
 import numpy as np
 
-from trainables.config import SelectionConfig
+from trainables.config import SelectionConfig, TrialConfig
 from trainables.plugins import SELECTION_STRATEGIES
 from trainables.plugins.base import SampleScores, SampleSelector
 
 WINDOW = 3
 PRIORITY_FLOOR = 0.01  # share of the mean |D2| added to every sample's sampling mass
+# Nothing is excluded before epoch WINDOW + 1 = 4; a shorter schedule than this leaves the rule too few epochs to act.
+MIN_USEFUL_EPOCHS = 10
 
 
 class StabilitySelector(SampleSelector):
     """Excludes samples whose signal has a flat second difference and whose pseudo-label is steady.
 
-    Subclasses name the signal (``signal``) and the key its mean |D2| is logged under
-    (``d2_summary_key``). With ``config.priority``, ``retained`` samples the retained set with
-    replacement, with probability proportional to |D2_i| plus a small floor.
+    Subclasses name the signal (``signal``) and the one key of ``metric_keys``, under which the mean |D2|
+    over the samples where it is defined is logged. With ``config.priority``, ``retained`` samples the
+    retained set with replacement, with probability proportional to |D2_i| plus a small floor.
     """
 
-    d2_summary_key: str
-
-    def __init__(self, config: SelectionConfig, num_samples: int, seed: int) -> None:
-        super().__init__(config, num_samples, seed)
+    def __init__(self, config: SelectionConfig, num_samples: int, seed: int, epochs: int) -> None:
+        super().__init__(config, num_samples, seed, epochs)
         self.values = np.full((WINDOW, num_samples), np.nan)  # row -1 is the latest epoch
         self.labels = np.full((WINDOW, num_samples), -1, dtype=np.int64)
         self.d2 = np.full(num_samples, np.nan)
+
+    @classmethod
+    def warnings(cls, config: TrialConfig) -> list[str]:
+        """A warning when ``train.epochs`` is below ``MIN_USEFUL_EPOCHS``: the warm-up leaves the rule no time."""
+        epochs = config.train.epochs
+        if epochs >= MIN_USEFUL_EPOCHS:
+            return []
+        return [
+            f"selection.strategy {config.selection.strategy!r} with train.epochs {epochs}: nothing is excluded "
+            f"before epoch {WINDOW + 1}, so with fewer than {MIN_USEFUL_EPOCHS} epochs this arm barely differs "
+            f"from training on everything; raise train.epochs to {MIN_USEFUL_EPOCHS} or more"
+        ]
 
     @abstractmethod
     def signal(self, scores: SampleScores) -> np.ndarray:
@@ -74,7 +86,8 @@ class StabilitySelector(SampleSelector):
     def summary(self) -> dict[str, float]:
         defined = np.isfinite(self.d2)
         mean_abs_d2 = float(np.abs(self.d2[defined]).mean()) if defined.any() else 0.0
-        return {**super().summary(), self.d2_summary_key: mean_abs_d2}
+        (key,) = self.metric_keys
+        return {key: mean_abs_d2}
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -93,9 +106,9 @@ class StabilitySelector(SampleSelector):
 
 @SELECTION_STRATEGIES.register("dss")
 class DynamicSampleSelection(StabilitySelector):
-    """DSS: stability of the weak/strong consistency S_i = cos(P^w_i, P^s_i)."""
+    """DSS: stability of the weak/strong consistency S_i = cos(P^w_i, P^s_i) (``SampleScores.consistency``)."""
 
-    d2_summary_key = "mean_abs_d2s"
+    metric_keys = ("mean_abs_d2s",)
 
     def signal(self, scores: SampleScores) -> np.ndarray:
         return scores.consistency
@@ -103,9 +116,13 @@ class DynamicSampleSelection(StabilitySelector):
 
 @SELECTION_STRATEGIES.register("loss")
 class LossStabilitySelection(StabilitySelector):
-    """The paper's loss-based comparison: the same rule on the per-sample training loss L_i."""
+    """The paper's loss-based comparison: the same rule on the loss signal L_i (``SampleScores.loss``).
 
-    d2_summary_key = "mean_abs_d2l"
+    L_i = -log P^s_i[argmax P^w_i] from the same eval-mode pass as S_i, not the method's batch-dependent training
+    loss, so that D2 L compares like with like across epochs (method.md, "one footing").
+    """
+
+    metric_keys = ("mean_abs_d2l",)
 
     def signal(self, scores: SampleScores) -> np.ndarray:
         return scores.loss

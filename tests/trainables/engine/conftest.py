@@ -47,22 +47,22 @@ class BlobDataset(torch.utils.data.Dataset):
 
 
 class LinearMethod(ClusteringMethod):
-    """Linear encoder + linear head; consistency loss; records what it trained and scored."""
+    """Linear encoder + linear head; consistency loss; records what it trained, predicted and was weighted by."""
 
     name = "fake"
 
     def __init__(self, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int,
-                 with_probs: bool = True, nan_after_steps: int | None = None) -> None:
+                 nan_after_steps: int | None = None) -> None:
         super().__init__(config, encoder, num_clusters, feature_dim)
         self.head = nn.Linear(feature_dim, num_clusters)
-        self.with_probs = with_probs
         self.nan_after_steps = nan_after_steps
         self.steps = 0
         self.trained: list[np.ndarray] = []
-        self.scored: list[np.ndarray] = []
-        self.predict_calls = 0
+        self.predicted: list[np.ndarray] = []  # indices of every predict call, in order
         self.encoder_training_during_step: list[bool] = []
-        self.emitted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.training_during_predict: list[bool] = []
+        self.weights: list[torch.Tensor | None] = []
+        self.emitted: dict[int, float] = {}  # sample -> its latest training-step loss
 
     def init_head(self, features: np.ndarray, initializer: Any) -> None:
         """Keep PyTorch's default initialisation."""
@@ -70,41 +70,36 @@ class LinearMethod(ClusteringMethod):
     def _probs(self, x: torch.Tensor) -> torch.Tensor:
         return F.softmax(self.head(self.encoder(x)), dim=1)
 
-    def _step(self, batch: Batch) -> StepOutput:
-        p_weak, p_strong = self._probs(batch.views["weak"]), self._probs(batch.views["strong"])
-        sample_loss = -(p_weak.detach() * torch.log(p_strong + 1e-8)).sum(dim=1)
-        mean = p_weak.mean(dim=0)
-        loss = sample_loss.mean() + (mean * torch.log(mean + 1e-8)).sum()
-        if self.nan_after_steps is not None and self.steps >= self.nan_after_steps:
-            loss = loss * float("nan")
-        for i, pw, ps in zip(batch.index.tolist(), p_weak.detach().numpy(), p_strong.detach().numpy()):
-            self.emitted[i] = (pw, ps)
-        if not self.with_probs:
-            return StepOutput(loss=loss, sample_loss=sample_loss.detach())
-        return StepOutput(loss=loss, sample_loss=sample_loss.detach(), p_weak=p_weak.detach(),
-                          p_strong=p_strong.detach())
-
     def train_step(self, batch: Batch) -> StepOutput:
         self.steps += 1
         self.trained.append(batch.index.numpy().copy())
         self.encoder_training_during_step.append(self.encoder.training)
-        return self._step(batch)
+        p_weak, p_strong = self._probs(batch.views["weak"]), self._probs(batch.views["strong"])
+        mean = p_weak.mean(dim=0)
+        sample_loss = -(p_weak.detach() * torch.log(p_strong + 1e-8)).sum(dim=1) + (mean * torch.log(mean + 1e-8)).sum()
+        loss = sample_loss.mean()
+        if self.nan_after_steps is not None and self.steps >= self.nan_after_steps:
+            loss = loss * float("nan")
+        self.emitted.update(zip(batch.index.tolist(), sample_loss.tolist()))
+        return StepOutput(loss=loss, sample_loss=sample_loss)
 
-    def score_step(self, batch: Batch) -> StepOutput:
-        self.scored.append(batch.index.numpy().copy())
-        with torch.no_grad():
-            return self._step(batch)
+    def fit_batch(self, batch: Batch, optimizers, sample_weight=None) -> StepOutput:
+        self.weights.append(None if sample_weight is None else sample_weight.clone())
+        return super().fit_batch(batch, optimizers, sample_weight)
 
     def predict(self, batch: Batch) -> torch.Tensor:
-        self.predict_calls += 1
+        self.predicted.append(batch.index.numpy().copy())
+        self.training_during_predict.append(self.training)
         return self._probs(batch.views["val"])
 
 
 class LowConsistencySelector(SampleSelector):
     """From epoch ``start`` on, excludes the samples whose consistency is below the epoch's median."""
 
+    metric_keys = ("mean_abs_d2s",)
+
     def __init__(self, num_samples: int, start: int = 1) -> None:
-        super().__init__(config=None, num_samples=num_samples, seed=0)  # type: ignore[arg-type]
+        super().__init__(config=None, num_samples=num_samples, seed=0, epochs=0)  # type: ignore[arg-type]
         self.start = start
         self.received: list[tuple[int, SampleScores]] = []
 
@@ -114,18 +109,23 @@ class LowConsistencySelector(SampleSelector):
             self.excluded = scores.consistency < np.median(scores.consistency)
 
     def summary(self) -> dict[str, float]:
-        return {"pruned_frac": float(self.excluded.mean()), "mean_abs_d2s": 0.25}
+        return {"mean_abs_d2s": 0.25}
 
 
 class FixedSelector(SampleSelector):
-    """Excludes a fixed index set after epoch 1; needs_scores as given."""
+    """Excludes a fixed index set after epoch 1; needs_scores as given; optional fixed [N] loss weights."""
 
-    def __init__(self, num_samples: int, excluded: np.ndarray, needs_scores: bool = True) -> None:
-        super().__init__(config=None, num_samples=num_samples, seed=0)  # type: ignore[arg-type]
+    def __init__(self, num_samples: int, excluded: np.ndarray, needs_scores: bool = True,
+                 weights: np.ndarray | None = None) -> None:
+        super().__init__(config=None, num_samples=num_samples, seed=0, epochs=0)  # type: ignore[arg-type]
         self.fixed = np.zeros(num_samples, dtype=bool)
         self.fixed[excluded] = True
         self.needs_scores = needs_scores
+        self.weights = weights
         self.received: list[tuple[int, SampleScores]] = []
+
+    def sample_weights(self) -> np.ndarray | None:
+        return self.weights
 
     def update(self, epoch: int, scores: SampleScores) -> None:
         self.received.append((epoch, scores))

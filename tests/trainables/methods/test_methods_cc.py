@@ -67,7 +67,7 @@ def test_train_step_outputs_and_loss_decomposition():
     step = method.train_step(batch)
 
     assert step.loss.requires_grad and torch.isfinite(step.loss)
-    assert step.sample_loss.shape == (12,) and not step.sample_loss.requires_grad
+    assert step.sample_loss.shape == (12,) and step.sample_loss.requires_grad  # weighted by fit_batch (InfoBatch)
     assert step.p_weak.shape == step.p_strong.shape == (12, 3)
     torch.testing.assert_close(step.sample_loss.mean(), step.loss.detach())
     with torch.no_grad():

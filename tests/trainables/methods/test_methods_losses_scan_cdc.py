@@ -87,7 +87,7 @@ def test_cdc_clustering_loss_matches_cross_entropy_of_selected() -> None:
 
     assert loss.item() == pytest.approx(per_sample.mean(), rel=1e-9)
     expected_share = np.zeros(6)
-    expected_share[positions] = per_sample
+    expected_share[positions] = per_sample * 6 / len(positions)  # B / S: the shares average to the loss
     np.testing.assert_allclose(sample_loss.numpy(), expected_share, rtol=1e-9)
 
 

@@ -43,7 +43,7 @@ def test_defaults_and_every_registered_strategy_are_accepted() -> None:
         ({"selection.ratio": 1.0}, "selection.ratio", "[0, 1)"),
         ({"selection.ratio": -0.1}, "selection.ratio", "[0, 1)"),
         ({"init.strategy": "dachii"}, "init strategy 'dachii'", "choose one of: dachi, prototype"),
-        ({"selection.strategy": "prune"}, "selection strategy 'prune'", "choose one of: dss, loss, none, random"),
+        ({"selection.strategy": "prune"}, "selection strategy 'prune'", "choose one of: dss, infobatch, loss, none, random"),
         ({"early_stop.patience": 0}, "early_stop.patience", "greater than or equal to 1"),
     ],
 )
