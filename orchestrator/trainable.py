@@ -78,10 +78,11 @@ class MlflowTrialLogger:
             self._logged_up_to = epoch
 
     def on_trial_end(self, result: Any) -> None:
-        """Log ``stop_epoch``, ``total_train_time_s``, predictions and curve; end the run FINISHED."""
+        """Log ``stop_epoch``, ``total_train_time_s``, the K-means reference, predictions and curve; end FINISHED."""
         final = {
             "stop_epoch": result.stop_epoch,
             "total_train_time_s": float(sum(row.get("train_time_s", 0.0) for row in result.curve)),
+            **result.reference,
         }
         probabilities = np.asarray(result.probabilities)
         predictions = {

@@ -113,13 +113,18 @@ class EarlyStopConfig(Section):
 
 
 class TrainConfig(Section):
-    """Optimisation, seeding, device and bookkeeping of one trial."""
+    """Optimisation, seeding, device and bookkeeping of one trial.
+
+    ``lr_schedule``: ``constant`` (the references' and the paper's protocol) or ``cosine``, every optimiser's rates
+    decayed per epoch by ``lr_factor``, for short protocols whose last epochs must settle.
+    """
 
     epochs: int = Field(default=100, ge=1)
     batch_size: int = Field(default=256, ge=2)
     score_batch_size: int = Field(default=1024, ge=1)
     lr_head: float = Field(default=1e-4, gt=0)
     lr_backbone: float = Field(default=5e-5, ge=0)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     weight_decay: float = Field(default=0.0, ge=0)
     seed: int = 0
     device: str = "auto"

@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -79,7 +79,8 @@ class TrialParts:
     """Everything the epoch loop works on, built once per trial (``trainables.trial.assemble``).
 
     ``train_set`` yields the method's training views plus 'weak' and 'strong'; ``val_set`` yields 'val'.
-    ``regions`` [N] holds "high" / "mid" / "low" density-region names, or is None.
+    ``regions`` [N] holds "high" / "mid" / "low" density-region names, or is None. ``reference`` holds what the
+    pre-trained features give without training (``kmeans_acc``, ``kmeans_nmi``, ``kmeans_ari``), logged once.
     """
 
     method: ClusteringMethod
@@ -91,6 +92,7 @@ class TrialParts:
     targets: np.ndarray
     regions: np.ndarray | None
     device: torch.device
+    reference: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -109,6 +111,13 @@ def seed_epoch(seed: int, epoch: int) -> tuple[np.random.Generator, torch.Genera
     np.random.seed(global_seed % 2**32)
     torch.manual_seed(global_seed)
     return np.random.default_rng(sequence), torch.Generator().manual_seed(loader_seed)
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """The learning-rate multiplier of 1-based ``epoch``: 1 (``constant``) or 0.5 (1 + cos(pi (epoch-1) / epochs))."""
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / epochs))
 
 
 def split_batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -184,6 +193,7 @@ class EpochEngine:
         self.pseudo_labels = np.full(self.num_samples, -1, dtype=np.int64)
         self.previous_excluded = np.zeros(self.num_samples, dtype=bool)
         self.probabilities: np.ndarray | None = None
+        self.base_lrs = [[group["lr"] for group in optimizer.param_groups] for optimizer in parts.optimizers]
 
     def run_epoch(self, epoch: int, is_last: bool) -> EpochOutcome:
         """Train, score, update the selector and early stop, and evaluate when due (always when last/stopping).
@@ -193,6 +203,7 @@ class EpochEngine:
         """
         parts = self.parts
         rng, loader_generator = seed_epoch(self.train.seed, epoch)
+        self._set_learning_rates(lr_factor(self.train.lr_schedule, epoch, self.train.epochs))
         excluded = parts.selector.excluded.copy()  # this epoch's exclusions, before the update below
         weights = parts.selector.sample_weights()
         order = parts.selector.retained(epoch, rng)
@@ -359,6 +370,12 @@ class EpochEngine:
             return math.nan
         return float((previous & ~excluded).sum() / previous.sum())
 
+    def _set_learning_rates(self, factor: float) -> None:
+        """Every optimiser's rates at ``factor`` times the configured ones (a function of the epoch: resumes exactly)."""
+        for optimizer, rates in zip(self.parts.optimizers, self.base_lrs):
+            for group, rate in zip(optimizer.param_groups, rates):
+                group["lr"] = rate * factor
+
     def _set_train_mode(self) -> None:
         """Train mode, except a frozen encoder, which stays in eval mode (its BN statistics do not move)."""
         self.parts.method.train()
@@ -410,6 +427,7 @@ class TrialResult:
     probabilities: np.ndarray
     stop_epoch: int
     labels: np.ndarray
+    reference: dict[str, float] = field(default_factory=dict)
 
 
 class TrialCallback(Protocol):
@@ -516,6 +534,7 @@ def _result(engine: EpochEngine, curve: list[dict[str, float]]) -> TrialResult:
         probabilities=probabilities,
         stop_epoch=int(stopped_at if stopped_at is not None else (curve[-1]["epoch"] if curve else 0)),
         labels=engine.parts.targets,
+        reference=dict(engine.parts.reference),
     )
 
 

@@ -24,14 +24,16 @@ from trainables.engine import TrialCallback, TrialParts, TrialResult, load_resum
 from trainables.features import extract_features
 from trainables.methods import METHODS
 from trainables.methods.base import dataset_view_source
-from trainables.metrics import REGIONS
+from trainables.metrics import REGIONS, ari, cluster_accuracy, nmi
 from trainables.models.encoders import build_encoder, encoder_cache_key
 from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
 from trainables.plugins.early_stop import PruningEarlyStop
+from trainables.view_sanity import cluster_labels
 
 __all__ = ["TrialCallback", "TrialResult", "assemble", "pretrained_features", "run_trial"]
 
 DENSITY_K = 10
+REFERENCE_SCORES = {"acc": cluster_accuracy, "nmi": nmi, "ari": ari}
 
 
 def run_trial(
@@ -61,6 +63,7 @@ def assemble(config: TrialConfig) -> TrialParts:
     optimisers, selector and early stop, in a seeded order so that two calls give identical parts."""
     device = resolve_device(config.train.device)
     dataset, encoder, features = pretrained_features(config)
+    targets = np.asarray(dataset.targets, dtype=np.int64)
     regions = np.asarray(REGIONS)[density_regions(features, k=DENSITY_K)]
     method = METHODS.get(config.method.name).build(config, encoder, dataset.num_classes, encoder.feature_dim)
     method.to(device)
@@ -82,10 +85,18 @@ def assemble(config: TrialConfig) -> TrialParts:
         early_stop=PruningEarlyStop(patience) if patience is not None else None,
         train_set=train_set,
         val_set=dataset.with_views(("val",)),
-        targets=np.asarray(dataset.targets, dtype=np.int64),
+        targets=targets,
         regions=regions,
         device=device,
+        reference=kmeans_reference(features, targets, dataset.num_classes, config.train.seed),
     )
+
+
+def kmeans_reference(features: np.ndarray, targets: np.ndarray, num_classes: int, seed: int) -> dict[str, float]:
+    """ACC, NMI and ARI of K-means (K = ``num_classes``) on the L2-normalised [N, D] pre-trained features, as
+    ``kmeans_acc`` etc.: what the features give before any head is trained."""
+    labels = cluster_labels(features, num_classes, seed)
+    return {f"kmeans_{name}": score(targets, labels) for name, score in REFERENCE_SCORES.items()}
 
 
 def pretrained_features(config: TrialConfig) -> tuple[ClusteringDataset, torch.nn.Module, np.ndarray]:

@@ -60,6 +60,7 @@ def test_run_with_the_real_trainable_then_status(tmp_path: Path, capsys: pytest.
         assert 0.0 <= run.data.metrics["acc"] <= 1.0
         predictions = np.load(client.download_artifacts(run.info.run_id, "predictions.npz"))
         assert predictions["pred"].shape == (300,)
+        assert {"kmeans_acc", "kmeans_nmi", "kmeans_ari"} <= set(run.data.metrics)  # the report's reference row
     assert any((workdir / "cache").rglob("*")), "the driver should have filled the feature cache"
 
     main(["status", "real", "--workdir", str(workdir)])

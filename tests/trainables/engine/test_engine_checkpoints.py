@@ -77,9 +77,9 @@ def _without_times(curve):
     return [{k: v for k, v in row.items() if k not in TIMES} for row in curve]
 
 
-@pytest.mark.parametrize("resume_after", [1, 2])
-def test_resume_is_bitwise_identical_to_an_uninterrupted_run(fakes, tmp_path, resume_after):
-    config = fakes.make_config(epochs=4, eval_every=1, checkpoint_every=1)
+@pytest.mark.parametrize("resume_after,schedule", [(1, "constant"), (2, "constant"), (2, "cosine")])
+def test_resume_is_bitwise_identical_to_an_uninterrupted_run(fakes, tmp_path, resume_after, schedule):
+    config = fakes.make_config(epochs=4, eval_every=1, checkpoint_every=1, lr_schedule=schedule)
     kept = tmp_path / "kept"
     full = run_epochs(fakes.make_parts(config), config, [KeepCheckpoint(resume_after, kept)], workdir=tmp_path / "a")
 

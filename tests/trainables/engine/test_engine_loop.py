@@ -251,3 +251,17 @@ def test_nan_predictions_raise_training_error(fakes):
     parts.method.predict = lambda batch: predict(batch) * float("nan")
     with pytest.raises(TrainingError, match=r"fake predicted NaN or infinite probabilities in epoch 1;"):
         EpochEngine(parts, config.train, "fake").run_epoch(1, is_last=True)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_learning_rates_follow_the_schedule_each_epoch(fakes, schedule):
+    epochs = 5
+    config = fakes.make_config(epochs=epochs, lr_schedule=schedule)
+    parts = fakes.make_parts(config)
+    configured = [group["lr"] for optimizer in parts.optimizers for group in optimizer.param_groups]
+    engine = EpochEngine(parts, config.train, "fake")
+    for epoch in range(1, epochs + 1):
+        engine.run_epoch(epoch, is_last=epoch == epochs)
+        factor = 1.0 if schedule == "constant" else (1 + np.cos(np.pi * (epoch - 1) / epochs)) / 2
+        rates = [group["lr"] for optimizer in parts.optimizers for group in optimizer.param_groups]
+        np.testing.assert_allclose(rates, [rate * factor for rate in configured], rtol=1e-12)

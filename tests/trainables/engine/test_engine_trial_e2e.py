@@ -103,3 +103,22 @@ def test_invalid_config_raises_config_error_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="train.epochs"):
         run_trial(digits_config(tmp_path, METHODS.names()[0], **{"train.epochs": 0}))
     assert not (tmp_path / "cache").exists()
+
+
+def test_kmeans_reference_scores_the_pre_trained_features_as_scikit_learn_does():
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from trainables.trial import kmeans_reference
+
+    features, labels = make_blobs(600, n_features=8, centers=4, cluster_std=3.0, random_state=0)
+    normalised = features / np.linalg.norm(features, axis=1, keepdims=True)
+    direct = KMeans(4, n_init=10, random_state=0).fit_predict(normalised)
+    reference = kmeans_reference(features, labels.astype(np.int64), 4, seed=0)
+    contingency = np.zeros((4, 4))
+    np.add.at(contingency, (direct, labels), 1)
+    rows, cols = linear_sum_assignment(-contingency)
+    assert reference["kmeans_acc"] == pytest.approx(contingency[rows, cols].sum() / len(labels), abs=0.01)
+    assert reference["kmeans_nmi"] == pytest.approx(normalized_mutual_info_score(labels, direct), abs=0.01)
+    assert reference["kmeans_ari"] == pytest.approx(adjusted_rand_score(labels, direct), abs=0.01)
