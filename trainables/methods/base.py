@@ -58,16 +58,13 @@ class StepOutput:
 
     ``loss`` is the scalar to back-propagate. ``sample_loss`` [B] is the method's own loss of each sample, still
     attached to the graph where the method's loss allows it, so that ``fit_batch`` can weight it (InfoBatch); it
-    averages to ``loss``. The engine detaches it when it records it.
-    ``p_weak`` and ``p_strong`` are ignored: the engine takes every sample's P^w and P^s from its own eval-mode
-    ``predict`` of the weak and strong views (method.md, "one footing"); they remain only until the methods stop
-    returning them.
+    averages to ``loss``. The engine detaches it when it records it. Cluster probabilities are not part of it: the
+    engine takes every sample's P^w and P^s from its own eval-mode ``predict`` of the weak and strong views
+    (method.md, "one footing").
     """
 
     loss: Tensor
     sample_loss: Tensor
-    p_weak: Tensor | None = None
-    p_strong: Tensor | None = None
 
 
 class ClusteringMethod(nn.Module, ABC):
@@ -136,11 +133,6 @@ class ClusteringMethod(nn.Module, ABC):
     @abstractmethod
     def train_step(self, batch: Batch) -> StepOutput:
         """Loss of one batch of retained samples, with per-sample outputs for the selection plug-in."""
-
-    def score_step(self, batch: Batch) -> StepOutput:
-        """Per-sample outputs of excluded samples, without gradients; defaults to the training step."""
-        with torch.no_grad():
-            return self.train_step(batch)
 
     @abstractmethod
     def predict(self, batch: Batch) -> Tensor:

@@ -14,8 +14,7 @@ Recommended train settings (paper protocol: Adam, CDC's learning rates, 100 epoc
 ``train.batch_size=256``.
 
 Per-sample outputs: ``sample_loss`` is each sample's instance term (the mean of its two anchor losses) plus an
-equal share of the batch-level cluster term, so ``sample_loss.mean() == loss``; ``p_weak`` and ``p_strong`` are
-the cluster head's distributions from the training forward (no extra pass).
+equal share of the batch-level cluster term, so ``sample_loss.mean() == loss``.
 """
 
 from __future__ import annotations
@@ -95,16 +94,11 @@ class CC(ClusteringMethod):
         return F.normalize(self.instance_head(features), dim=1), self.cluster_head(features)
 
     def train_step(self, batch: Batch) -> StepOutput:
-        """Both views through both heads, then ``objective``; P^w and P^s come from this same forward."""
+        """Both views through both heads, then ``objective``."""
         z_weak, logits_weak = self.forward_views(batch.views["weak"])
         z_strong, logits_strong = self.forward_views(batch.views["strong"])
         loss, sample_loss = self.objective(z_weak, z_strong, logits_weak, logits_strong)
-        return StepOutput(
-            loss=loss,
-            sample_loss=sample_loss,
-            p_weak=logits_weak.softmax(dim=1).detach(),
-            p_strong=logits_strong.softmax(dim=1).detach(),
-        )
+        return StepOutput(loss=loss, sample_loss=sample_loss)
 
     def objective(
         self, z_weak: Tensor, z_strong: Tensor, logits_weak: Tensor, logits_strong: Tensor

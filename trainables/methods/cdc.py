@@ -97,7 +97,7 @@ class Cdc(ClusteringMethod):
     and the clustering head, one over the calibration head (``configure_optimizers``). The calibration loss sees
     only detached features, so the two losses share one backward pass without mixing their gradients.
     The reported loss is the mean over sub-batches with a selection of the clustering loss plus the mean over
-    all sub-batches of the calibration loss. P^w and P^s are left to the engine's eval-mode pass (None).
+    all sub-batches of the calibration loss.
     """
 
     name = "cdc"

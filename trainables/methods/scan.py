@@ -13,8 +13,7 @@ As in the reference, it starts from the SCAN stage: ``scan_checkpoint`` names a 
 finished SCAN-stage trial (same dataset and encoder), whose encoder and lowest-loss head it loads in place of
 the head initialisation. Without it the stage starts from the configured head initialisation.
 
-The per-sample outputs: ``sample_loss`` sums each sample's share of every head's loss, so its mean is the loss;
-P^w and P^s are left to the engine's eval-mode pass (None), so a training step runs no forward beyond its loss.
+The per-sample output: ``sample_loss`` sums each sample's share of every head's loss, so its mean is the loss.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ settings (TCL: Adam, lr 1e-4, weight decay 1e-4; paper protocol: CDC's backbone 
 
 Per-sample outputs: ``sample_loss.mean() == loss``. Cluster stage: each sample's instance term plus an equal share
 of the batch-level cluster term. Boost stage: instance term plus the sample's weighted cross-entropy share (0 if
-unlabelled). ``p_weak`` and ``p_strong`` come from the training forward.
+unlabelled).
 """
 
 from __future__ import annotations
