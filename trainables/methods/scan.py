@@ -41,7 +41,7 @@ from trainables.neighbours import knn
 # Expected row norm of PyTorch's default Linear weight U(-1/sqrt(D), 1/sqrt(D)): sqrt(D * 1/(3D)).
 DEFAULT_LINEAR_ROW_NORM = 1.0 / math.sqrt(3.0)
 # Each head's tracked SCAN loss is an exponential average over training batches (about the last ten).
-HEAD_LOSS_MOMENTUM = 0.9
+HEAD_LOSS_MOMENTUM = 0.99  # ~100 batches: close to the reference's full-pass loss; at 0.9 the chosen head flipped between epochs
 STAGE_VIEWS = {"scan": ("strong",), "selflabel": ("val", "strong")}
 
 

@@ -181,7 +181,7 @@ def test_several_heads_sum_their_losses_and_the_lowest_tracked_loss_predicts() -
         history.append(per_head)
     expected = np.array(history[0])
     for losses in history[1:]:
-        expected = 0.9 * expected + 0.1 * np.array(losses)
+        expected = 0.99 * expected + 0.01 * np.array(losses)
     np.testing.assert_allclose(scan.head_loss.numpy(), expected, rtol=1e-5)
 
     with torch.no_grad():
