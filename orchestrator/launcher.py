@@ -141,7 +141,7 @@ def run_sweep(
         if prefill:  # before MLflow is written: an unreadable dataset or checkpoint stops here
             from orchestrator.feature_cache import prefill_feature_cache
 
-            prefill_feature_cache(trials)
+            prefill_feature_cache(trials, warn=progress.warn)
         earlier = tracking.find_sweep(workspace.tracking_uri, spec.name)
         finished = tracking.finished_trial_keys(earlier) if earlier else set()
         pending = [trial for trial in trials if trial.key not in finished]

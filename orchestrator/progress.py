@@ -46,15 +46,21 @@ class SweepProgress(tune.Callback):
         self._console = console
         self._stack = contextlib.ExitStack()
         self._live: Live | None = None
+        self._warnings: Console | None = None
 
     def __enter__(self) -> SweepProgress:
         self._console = self._console or Console(file=sys.stdout)
+        self._warnings = Console(file=sys.stderr)  # bound before the chatter goes to the log file
         self._console.print(
             f"preparing the sweep (feature cache, MLflow, Ray); their output goes to {self._log_file}",
             highlight=False, soft_wrap=True,
         )
         self._stack.enter_context(chatter_to_file(self._log_file))
         return self
+
+    def warn(self, line: str) -> None:
+        """One line (already saying ``warning: ...``) on the terminal's stderr, while the rest goes to the log file."""
+        self._warnings.print(line, highlight=False, soft_wrap=True)
 
     def show(self, header: SweepHeader) -> None:
         """Print the header and start the view (redrawn in place on a terminal)."""

@@ -88,3 +88,16 @@ def test_chatter_to_file_takes_ray_loggers_off_the_terminal_and_gives_them_back(
 
 def test_format_seconds() -> None:
     assert [format_seconds(s) for s in (9, 75, 3700)] == ["9s", "1m15s", "1h01m"]
+
+
+def test_warnings_reach_the_terminal_while_the_chatter_goes_to_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    with SweepProgress(tmp_path / "sweep.log", console=Console(file=io.StringIO())) as progress:
+        print("mlflow migration chatter", file=sys.stderr)
+        progress.warn("warning: the 'weak' view of dataset 'digits' agrees with the val view at NMI 0.20")
+    err = capsys.readouterr().err
+    assert "warning: the 'weak' view of dataset 'digits'" in err and "chatter" not in err
+    assert "mlflow migration chatter" in (tmp_path / "sweep.log").read_text()
