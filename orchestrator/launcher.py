@@ -107,12 +107,12 @@ def prepare_sweep(ref: str | Path, workspace: Workspace, local: bool) -> tuple[S
     if spec.search is not None:
         raise ConfigError(f"spec {spec.name!r} has a 'search' section; launch it with `dcsweep search`")
     trials = plan_trials(spec, workspace.workdir)
-    for line in selection_warnings(trial.config for trial in trials):
-        typer.echo(f"warning: {line}", err=True)
     check_paths(trials)
     if local:
         check_local_gpus(spec.resources)
         check_devices(trials)
+    for line in selection_warnings(trial.config for trial in trials):  # only for a spec that will run
+        typer.echo(f"warning: {line}", err=True)
     return spec, trials
 
 

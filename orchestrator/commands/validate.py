@@ -30,8 +30,6 @@ def validate(
 
     sweep = load_spec(spec, Workspace.create(workdir).workdir)
     trials = plan_trials(sweep, workdir) if sweep.search is None else []
-    for line in selection_warnings(trial.config for trial in trials):
-        typer.echo(f"warning: {line}", err=True)
     if sweep.search is not None:
         plan_search(sweep, workdir)
     if check_env:
@@ -39,6 +37,8 @@ def validate(
         check_local_gpus(sweep.resources)
         check_devices(trials)
         check_datasets(trials)
+    for line in selection_warnings(trial.config for trial in trials):  # only for a valid spec
+        typer.echo(f"warning: {line}", err=True)
     count = f"{len(trials)} trials" if sweep.search is None else f"a search of {sweep.search.num_samples} samples"
     typer.echo(f"{sweep.name}: valid, {count}")
     for trial in trials:
