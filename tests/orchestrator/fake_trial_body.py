@@ -47,7 +47,7 @@ def fake_body(config: dict[str, Any], callbacks: tuple = ()) -> SimpleNamespace:
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(folder))
     result = SimpleNamespace(
         metrics=curve[-1], curve=curve, predictions=np.arange(6) % 2, probabilities=np.full((6, 2), 0.5),
-        stop_epoch=epochs, labels=np.arange(6) % 2,
+        stop_epoch=epochs, labels=np.arange(6) % 2, reference={"kmeans_acc": 0.5},
     )
     for callback in callbacks:
         callback.on_trial_end(result)
