@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import typer
 from ray import tune
 
 from orchestrator import tracking
@@ -111,8 +110,6 @@ def prepare_sweep(ref: str | Path, workspace: Workspace, local: bool) -> tuple[S
     if local:
         check_local_gpus(spec.resources)
         check_devices(trials)
-    for line in selection_warnings(trial.config for trial in trials):  # only for a spec that will run
-        typer.echo(f"warning: {line}", err=True)
     return spec, trials
 
 
@@ -138,6 +135,8 @@ def run_sweep(
         watch_interrupts() as watch,
     ):
         connect_ray(workspace, address)  # an unreachable cluster or a refused storage stops here, before any write
+        for line in selection_warnings(trial.config for trial in trials):  # only for a sweep that will run
+            progress.warn(f"warning: {line}")
         if prefill:  # before MLflow is written: an unreadable dataset or checkpoint stops here
             from orchestrator.feature_cache import prefill_feature_cache
 

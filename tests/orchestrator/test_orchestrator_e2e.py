@@ -324,8 +324,8 @@ from ray import cloudpickle
 import fake_trial_body
 cloudpickle.register_pickle_by_value(fake_trial_body)
 from orchestrator import cli
-from orchestrator.commands import run as run_command
-run_command.run_sweep = functools.partial(run_command.run_sweep, body=fake_trial_body.fake_body, prefill=False)
+from orchestrator import launcher  # `dcsweep run` imports run_sweep from here when it runs
+launcher.run_sweep = functools.partial(launcher.run_sweep, body=fake_trial_body.fake_body, prefill=False)
 cli.main(["run", {spec!r}, "--workdir", {workdir!r}])
 """
 
