@@ -129,12 +129,12 @@ def run_sweep(
     if address is not None:
         check_reachable(address)  # in seconds, before planning the trials imports the trial side
     spec, trials = prepare_sweep(ref, workspace, local=address is None)
+    connect_ray(workspace, address)  # an unreachable cluster or a refused storage stops here, before any write
     with (
         SweepProgress(log_path(workspace.workdir, spec.name)) as progress,
         driver_lock(workspace.workdir, spec.name),
         watch_interrupts() as watch,
     ):
-        connect_ray(workspace, address)  # an unreachable cluster or a refused storage stops here, before any write
         for line in selection_warnings(trial.config for trial in trials):  # only for a sweep that will run
             progress.warn(f"warning: {line}")
         if prefill:  # before MLflow is written: an unreadable dataset or checkpoint stops here
@@ -178,12 +178,12 @@ def resume_sweep(
             f"with `dcsweep run`"
         )
     spec = parse_spec(load_yaml(tracking.read_sweep_spec(context), source="spec.yaml"), workspace.workdir)
+    connect_ray(workspace, address)
     with (
         SweepProgress(log_path(workspace.workdir, spec.name)) as progress,
         driver_lock(workspace.workdir, spec.name),
         watch_interrupts() as watch,
     ):
-        connect_ray(workspace, address)
         context = _open(spec, workspace)
         progress.show(sweep_header(workspace, spec.name))
         try:

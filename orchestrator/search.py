@@ -65,8 +65,8 @@ def run_search(
 ) -> SearchOutcome:
     """Run ``search.num_samples`` new points (times the number of seeds) and return the study's best trials."""
     spec, arm, fixed = prepare_search(ref, workspace, local=address is None)
+    connect_ray(workspace, address)  # before anything is written: a refused cluster leaves no trace
     with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
-        connect_ray(workspace, address)  # before anything is written: a refused cluster leaves no trace
         context = tracking.open_sweep(
             workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
             dump_yaml(spec.model_dump(mode="json")),

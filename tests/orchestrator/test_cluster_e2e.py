@@ -22,7 +22,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_digits
 
-from orchestrator.tracking import NODE_ID
+from orchestrator.tracking import LAST_EPOCH, NODE_ID
 
 pytestmark = pytest.mark.slow
 
@@ -203,7 +203,7 @@ def _runs(tracking_uri: str, sweep: str) -> tuple[MlflowClient, list, list]:
 
 
 def _epochs(client: MlflowClient, run) -> list[int]:
-    return sorted(int(point.step) for point in client.get_metric_history(run.info.run_id, "epoch"))
+    return sorted(int(point.step) for point in client.get_metric_history(run.info.run_id, "acc"))
 
 
 def test_sweep_runs_on_both_workers_with_one_run_per_trial_and_one_feature_fill(tmp_path: Path, cluster: Cluster) -> None:
@@ -286,7 +286,7 @@ def _trial_to_kill(cluster: Cluster, sweep: str, epochs: int):
     """
     _, _, children = _runs(cluster.tracking_uri, sweep)
     for run in children:
-        epoch = run.data.metrics.get("epoch", 0)
+        epoch = int(run.data.tags.get(LAST_EPOCH, 0))
         if run.info.status == "RUNNING" and run.data.tags.get(NODE_ID) in cluster.workers and 2 <= epoch < epochs - 1:
             return run
     return None
