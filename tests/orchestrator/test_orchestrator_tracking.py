@@ -40,7 +40,7 @@ def test_a_reopened_trial_continues_its_run_without_duplicate_steps(sweep: track
     curve = [{"epoch": e, "acc": e / 10, "train_time_s": 0.5} for e in (1, 2, 3, 4)]
     logger.on_trial_end(SimpleNamespace(
         curve=curve, predictions=np.array([0, 1, 1]), probabilities=np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]]),
-        stop_epoch=4, labels=np.array([0, 1, 0]),
+        stop_epoch=4, labels=np.array([0, 1, 0]), reference={"kmeans_acc": 0.75},
     ))
     client = MlflowClient(sweep.tracking_uri)
     run = client.get_run(first.run_id)
@@ -50,6 +50,7 @@ def test_a_reopened_trial_continues_its_run_without_duplicate_steps(sweep: track
     ]
     assert "ece" not in run.data.metrics
     assert run.data.metrics["total_train_time_s"] == pytest.approx(2.0) and run.data.metrics["stop_epoch"] == 4
+    assert run.data.metrics["kmeans_acc"] == 0.75
     assert run.data.params == {"method.name": "scan", "init.alpha": "2.0", "arm": "ours", "seed": "0"}
     assert run.data.tags["mlflow.parentRunId"] == sweep.parent_run_id
     saved = np.load(client.download_artifacts(run.info.run_id, "predictions.npz"))
