@@ -25,7 +25,6 @@ def _register_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a non-zero code exits (every error the user can cause is one ``error: ...`` line and exit 2)."""
-    _register_commands()
     code = run_cli(argv)
     if code:
         sys.exit(code)
@@ -33,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_cli(argv: list[str] | None) -> int:
     """The exit code of one CLI call: the command's own, or 2 after printing a user error on one line."""
+    _register_commands()
     try:
         code = app(args=argv, prog_name="dcsweep", standalone_mode=False)
     except DcsweepError as error:

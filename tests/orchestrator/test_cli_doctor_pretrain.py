@@ -8,23 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from orchestrator.cli import main
+from orchestrator.cli import run_cli
 from trainables.config import EncoderConfig
 from trainables.models.encoders import InputShape, build_encoder
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 def test_doctor_prints_versions_devices_and_found_roots(tmp_path: Path, monkeypatch, capsys) -> None:
     (tmp_path / "coil20").mkdir()
     monkeypatch.setenv("DCSWEEP_DATA", str(tmp_path))
-    assert run(["doctor"]) == 0
+    assert run_cli(["doctor"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines()}
     assert metadata.version("torch") in lines["torch"] and metadata.version("optuna") in lines["optuna"]
@@ -37,7 +29,7 @@ def test_doctor_prints_versions_devices_and_found_roots(tmp_path: Path, monkeypa
 
 def test_pretrain_writes_a_loadable_checkpoint(tmp_path: Path, capsys) -> None:
     out = tmp_path / "digits.ckpt"
-    code = run(["pretrain", "--dataset", "digits", "--epochs", "1", "--out", str(out), "--batch-size", "128",
+    code = run_cli(["pretrain", "--dataset", "digits", "--epochs", "1", "--out", str(out), "--batch-size", "128",
                 "--device", "cpu", "--seed", "3"])
     assert code == 0
     printed = capsys.readouterr().out
@@ -53,7 +45,7 @@ def test_pretrain_writes_a_loadable_checkpoint(tmp_path: Path, capsys) -> None:
     (["--device", "tpu"], "train.device"),
 ])
 def test_pretrain_user_errors_exit_2_with_one_line(tmp_path: Path, capsys, argv: list[str], needle: str) -> None:
-    assert run(["pretrain", "--out", str(tmp_path / "x.ckpt"), "--epochs", "1", *argv]) == 2
+    assert run_cli(["pretrain", "--out", str(tmp_path / "x.ckpt"), "--epochs", "1", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and needle in err and "\n" not in err
     assert not (tmp_path / "x.ckpt").exists()

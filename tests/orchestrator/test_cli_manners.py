@@ -7,21 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.cli import run_cli
 from orchestrator.commands.status import status_rows
 from orchestrator.plan import PlannedTrial, with_dataset_names
 
 
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
-
-
 def test_version_prints_the_installed_distribution_version(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["--version"]) == 0
+    assert run_cli(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"dcsweep {metadata.version('dcsweep')}"
 
 
@@ -39,7 +31,7 @@ def _registry_names(what: str) -> list[str]:
 
 @pytest.mark.parametrize("what", ["methods", "datasets", "strategies"])
 def test_list_prints_each_registered_name(what: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["list", what]) == 0
+    assert run_cli(["list", what]) == 0
     assert capsys.readouterr().out.splitlines() == _registry_names(what)
 
 
@@ -50,13 +42,13 @@ def test_list_specs_prints_every_shipped_spec_file_except_fragments(capsys: pyte
     expected = sorted(
         str(path.relative_to(root).with_suffix("")) for path in root.rglob("*.yaml") if not path.name.startswith("_")
     )
-    assert run(["list", "specs"]) == 0
+    assert run_cli(["list", "specs"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed == expected and "quickstart" in printed
 
 
 def test_list_of_an_unknown_kind_exits_2_naming_the_allowed_values(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["list", "nonsense"]) == 2
+    assert run_cli(["list", "nonsense"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip() == "error: cannot list 'nonsense'; choose one of: specs, methods, datasets, strategies"
@@ -108,7 +100,7 @@ def test_status_json_lists_trials_in_spec_order_in_percent(tmp_path: Path, capsy
         trial_run = tracking.TrialRun.open(context, trial.name, trial.key, trial.arm, trial.seed, {})
         accuracies[trial.name] = 0.5 + index / 16
         trial_run.log_epoch(2, {"epoch": 2, "acc": accuracies[trial.name], "pruned_frac": 0.25})
-    assert run(["status", "st", "--workdir", str(tmp_path), "--json"]) == 0
+    assert run_cli(["status", "st", "--workdir", str(tmp_path), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [row["trial"] for row in rows] == [trial.name for trial in planned]
     assert rows[0]["trial"].startswith("scan/baseline/")
@@ -120,7 +112,7 @@ def test_pretrain_writes_by_default_where_the_quickstart_looks(tmp_path: Path, c
     from orchestrator.spec import load_spec
 
     expected = Path(load_spec("quickstart", tmp_path).base["encoder"]["checkpoint"])
-    code = run(["pretrain", "--dataset", "digits", "--arch", "small_cnn", "--epochs", "1", "--batch-size", "256",
+    code = run_cli(["pretrain", "--dataset", "digits", "--arch", "small_cnn", "--epochs", "1", "--batch-size", "256",
                 "--device", "cpu", "--workdir", str(tmp_path)])
     assert code == 0 and expected.is_file() and expected.is_relative_to(tmp_path)
 

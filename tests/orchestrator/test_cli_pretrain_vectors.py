@@ -8,19 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from orchestrator.cli import main
+from orchestrator.cli import run_cli
 from orchestrator.commands.pretrain import parse_dataset_options
 from trainables.config import EncoderConfig
 from trainables.errors import ConfigError
 from trainables.models.encoders import InputShape, build_encoder
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 def write_csv(path: Path) -> Path:
@@ -42,7 +34,7 @@ def test_parse_dataset_options_reads_values_as_yaml() -> None:
 
 def test_pretrain_mlp_on_csv_vectors_with_a_named_label_column(tmp_path: Path, capsys) -> None:
     data, out = write_csv(tmp_path / "data.csv"), tmp_path / "mlp.ckpt"
-    code = run(["pretrain", "--dataset", "arrays", "--root", str(data), "--option", "label_column=kind",
+    code = run_cli(["pretrain", "--dataset", "arrays", "--root", str(data), "--option", "label_column=kind",
                 "--arch", "mlp", "--epochs", "2", "--batch-size", "16", "--device", "cpu", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
@@ -63,7 +55,7 @@ def test_vector_pretrain_user_errors_exit_2_with_one_line(tmp_path: Path, capsys
     data, out = write_csv(tmp_path / "data.csv"), tmp_path / "x.ckpt"
     base = ["pretrain", "--dataset", "arrays", "--root", str(data), "-o", "label_column=kind", "--arch", "mlp",
             "--epochs", "1", "--device", "cpu", "--out", str(out)]
-    assert run([*base, *argv]) == 2
+    assert run_cli([*base, *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and needle in err and "\n" not in err
     assert not out.exists()
