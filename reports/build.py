@@ -17,6 +17,7 @@ from reports.errors import ReportError
 from reports.figures import SavedFigure, draw_figures
 from reports.render import TextTable, to_latex, to_markdown
 from reports.runs import SweepRuns, load_sweep
+from reports.selection_health import health_tables, selection_health
 from reports.schema import ReportSpec
 from reports.significance import paired_tests, significance_table
 from reports.tables import Summary, cells_csv, main_table, summarize
@@ -81,10 +82,16 @@ def build_report(
     comparison = comparison_table(summary)
     if comparison is not None:
         files += _write_table(out_dir / "paper", comparison, WIDE_LATEX)
+    health_cells = selection_health(runs, summary)
+    health = health_tables(health_cells, summary)
+    if health:
+        files += _write_tables(out_dir / "selection", health)
+        health_cells.to_csv(out_dir / "selection.csv", index=False)
+        files.append(out_dir / "selection.csv")
     shutil.rmtree(out_dir / FIGURES_DIR, ignore_errors=True)
     figures = draw_figures(runs, summary, out_dir / FIGURES_DIR, spec.baseline_arm)
     index = out_dir / "index.md"
-    index.write_text(_index(runs, table, significance is not None, comparison is not None, figures, out_dir))
+    index.write_text(_index(runs, table, significance is not None, comparison is not None, health, figures, out_dir))
     files += [index, *(path for f in figures for path in (f.path, f.pdf))]
     logged = _log_folder(runs, out_dir)
     return Report(out_dir, index, table, summary, files, logged)
@@ -104,9 +111,14 @@ def _report_spec(runs: SweepRuns, override: dict[str, Any]) -> ReportSpec:
 
 def _write_table(stem: Path, table: TextTable, layout: str) -> list[Path]:
     """``<stem>.md`` and ``<stem>.tex`` (in LaTeX ``layout``) of ``table``."""
+    return _write_tables(stem, [table], layout)
+
+
+def _write_tables(stem: Path, tables: list[TextTable], layout: str = WIDE_LATEX) -> list[Path]:
+    """``<stem>.md`` and ``<stem>.tex`` (in LaTeX ``layout``) holding ``tables`` one after the other."""
     markdown, latex = stem.with_suffix(".md"), stem.with_suffix(".tex")
-    markdown.write_text(to_markdown(table))
-    latex.write_text(to_latex(table, layout))
+    markdown.write_text("\n".join(to_markdown(table) for table in tables))
+    latex.write_text("\n".join(to_latex(table, layout) for table in tables))
     return [markdown, latex]
 
 
@@ -115,6 +127,7 @@ def _index(
     table: TextTable,
     has_significance: bool,
     has_paper: bool,
+    health: list[TextTable],
     figures: list[SavedFigure],
     out_dir: Path,
 ) -> str:
@@ -128,6 +141,10 @@ def _index(
         f"- Epoch: `{runs.epoch}`",
         "",
         to_markdown(table),
+    ]
+    if health:
+        lines += ["## Sample selection per epoch", "", *(to_markdown(t) for t in health)]
+    lines += [
         "## Files",
         "",
         "- Main table: [table.md](table.md), [table.tex](table.tex), "
@@ -143,6 +160,11 @@ def _index(
         )
     if has_paper:
         lines.append("- Side by side with the paper: [paper.md](paper.md), [paper.tex](paper.tex)")
+    if health:
+        lines.append(
+            "- Sample selection per epoch: [selection.md](selection.md), [selection.tex](selection.tex), "
+            "[selection.csv](selection.csv) (every epoch)"
+        )
     if figures:
         lines += ["", "## Figures", ""]
         for figure in figures:
