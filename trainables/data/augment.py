@@ -11,7 +11,6 @@ repeatable; how many operations and how strong is the view policy's choice (``vi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
