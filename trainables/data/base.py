@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -24,6 +25,9 @@ CACHE_KEY_VERSION = 1
 
 class ClusteringDataset(Dataset):
     """A dataset to cluster: item ``i`` is ``({view name: tensor}, i, label)``.
+
+    Views are made a batch at a time (``view_batch``); a DataLoader reads whole batches through
+    ``__getitems__``, so its items come from the batched views too.
 
     Attributes: ``name``; ``targets`` int64 [N]; ``num_classes``; ``is_image``; ``num_channels``
     (0 for vectors); ``image_size`` (None for vectors); ``input_dim`` (C*H*W for images, D for
@@ -75,11 +79,27 @@ class ClusteringDataset(Dataset):
     def __len__(self) -> int:
         return len(self.source)
 
+    def view_batch(
+        self, indices: Tensor | np.ndarray | list[int], generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """{view name: [n, ...] float32} of the samples ``indices`` [n], for each of ``views``.
+
+        Randomness comes from ``generator`` (None: torch's global RNG), one view after the other in the order of
+        ``views``: the same generator state and indices give bitwise the same tensors.
+        """
+        samples = self.source.samples(torch.as_tensor(indices, dtype=torch.int64))
+        return {name: transform(samples, generator) for name, transform in self._transforms.items()}
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[dict[str, Tensor], int, int]]:
+        """The items ``indices``, their views made as one batch (DataLoader's batched fetch)."""
+        batch = self.view_batch(indices)
+        return [
+            ({name: view[row] for name, view in batch.items()}, int(index), int(self.targets[index]))
+            for row, index in enumerate(indices)
+        ]
+
     def __getitem__(self, index: int) -> tuple[dict[str, Tensor], int, int]:
-        index = int(index)
-        sample = self.source[index]
-        views = {name: transform(sample) for name, transform in self._transforms.items()}
-        return views, index, int(self.targets[index])
+        return self.__getitems__([int(index)])[0]
 
 
 def resolve_root(config: DatasetConfig, spec: DatasetSpec) -> Path | None:

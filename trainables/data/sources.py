@@ -14,7 +14,7 @@ from trainables.errors import DataError
 
 
 class SampleSource(ABC):
-    """An indexable store of raw samples, before any view is applied."""
+    """A store of raw samples, before any view is applied, read a batch at a time."""
 
     is_image: bool
 
@@ -22,7 +22,8 @@ class SampleSource(ABC):
     def __len__(self) -> int: ...
 
     @abstractmethod
-    def __getitem__(self, index: int) -> Image.Image | Tensor: ...
+    def samples(self, indices: Tensor) -> Tensor:
+        """The samples ``indices`` [n] (int64): uint8 pixels [n, C, S, S] for images, float32 [n, D] for vectors."""
 
 
 class ImageSource(SampleSource):
@@ -49,22 +50,14 @@ def fit_square(image: Image.Image, size: int) -> Image.Image:
     return image.crop((left, top, left + size, top + size))
 
 
-def resize_shorter(image: Image.Image, size: int) -> Image.Image:
-    """Resize so that the shorter side is ``size``, keeping the aspect ratio."""
-    width, height = image.size
-    if min(width, height) == size:
-        return image
-    scale = size / min(width, height)
-    return image.resize((round(width * scale), round(height * scale)), Image.Resampling.BILINEAR)
-
-
 def _to_pil(array: np.ndarray) -> Image.Image:
     """[H, W, C] uint8 -> PIL image ('L' for one channel, 'RGB' for three)."""
     return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
 
 
 class ImageArraySource(ImageSource):
-    """Images held in memory as uint8 [N, H, W, C] with C in {1, 3}."""
+    """Images held in memory, decoded once: given as uint8 [N, H, W, C] with C in {1, 3}, kept as a uint8 tensor
+    ``pixels`` [N, C, H, W]."""
 
     def __init__(self, images: np.ndarray) -> None:
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
@@ -72,34 +65,36 @@ class ImageArraySource(ImageSource):
                 f"images must be uint8 [N, H, W, C] with C 1 or 3, but got {images.dtype} "
                 f"{list(images.shape)}; convert the data to 8-bit grayscale or RGB images"
             )
-        self.images = images
+        self.pixels = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
 
     @property
     def num_channels(self) -> int:
-        return self.images.shape[-1]
+        return self.pixels.shape[1]
 
     @property
     def native_size(self) -> int | None:
         """Side of the images when they are square, else None."""
-        height, width = self.images.shape[1:3]
+        height, width = self.pixels.shape[2:]
         return height if height == width else None
 
     def resized(self, size: int) -> ImageArraySource:
         """A copy whose images are ``size`` x ``size`` (shorter side resized, centre-cropped)."""
         if self.native_size == size:
             return self
-        out = np.stack([np.asarray(fit_square(_to_pil(image), size)) for image in self.images])
+        images = self.pixels.permute(0, 2, 3, 1).numpy()
+        out = np.stack([np.asarray(fit_square(_to_pil(image), size)) for image in images])
         return ImageArraySource(out.reshape(len(out), size, size, self.num_channels))
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.pixels)
 
-    def __getitem__(self, index: int) -> Image.Image:
-        return _to_pil(self.images[index])
+    def samples(self, indices: Tensor) -> Tensor:
+        return self.pixels[indices]
 
 
 class ImagePathSource(ImageSource):
-    """Image files decoded on access, shorter side resized to ``load_size`` (ImageNet-style folders)."""
+    """Image files decoded on access and fitted to a ``load_size`` square (shorter side resized, centre-cropped;
+    ImageNet-style folders, too large to hold decoded)."""
 
     def __init__(self, paths: list[Path], native_size: int, num_channels: int = 3) -> None:
         self.paths = paths
@@ -108,7 +103,7 @@ class ImagePathSource(ImageSource):
         self.load_size = native_size
 
     def resized(self, size: int) -> ImagePathSource:
-        """A copy that resizes each image's shorter side to ``size`` when it is read."""
+        """A copy that fits each image to a ``size`` square when it is read."""
         copy = ImagePathSource(self.paths, self.native_size, self.num_channels)
         copy.load_size = size
         return copy
@@ -116,14 +111,18 @@ class ImagePathSource(ImageSource):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> Image.Image:
+    def samples(self, indices: Tensor) -> Tensor:
+        images = [np.asarray(fit_square(self._decode(int(index)), self.load_size)) for index in indices.tolist()]
+        stacked = np.stack(images).reshape(len(images), self.load_size, self.load_size, self.num_channels)
+        return torch.from_numpy(np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)))
+
+    def _decode(self, index: int) -> Image.Image:
         path = self.paths[index]
         try:
             with Image.open(path) as image:
-                image = image.convert("RGB" if self.num_channels == 3 else "L")
+                return image.convert("RGB" if self.num_channels == 3 else "L")
         except (OSError, UnidentifiedImageError) as error:
             raise DataError(f"cannot read image {path} ({error}); replace or delete the file") from None
-        return resize_shorter(image, self.load_size)
 
 
 class VectorSource(SampleSource):
@@ -149,5 +148,5 @@ class VectorSource(SampleSource):
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def __getitem__(self, index: int) -> Tensor:
-        return self.vectors[index]
+    def samples(self, indices: Tensor) -> Tensor:
+        return self.vectors[indices]

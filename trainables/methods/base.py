@@ -31,14 +31,14 @@ ViewSource = Callable[[Tensor, str], Tensor]
 
 
 def dataset_view_source(dataset: Any) -> ViewSource:
-    """A ViewSource over a dataset with ``with_views(views)`` and ``dataset[i] -> (views dict, index, label)``."""
+    """A ViewSource over a dataset with ``with_views(views)`` and batched ``view_batch(indices) -> {view: [n, ...]}``
+    (a ClusteringDataset): each call makes the views of all ``indices`` at once."""
     per_view: dict[str, Any] = {}
 
     def load(indices: Tensor, view: str) -> Tensor:
         if view not in per_view:
             per_view[view] = dataset.with_views((view,))
-        source = per_view[view]
-        return torch.stack([source[int(i)][0][view] for i in indices.tolist()])
+        return per_view[view].view_batch(indices.cpu())[view]
 
     return load
 

@@ -16,6 +16,7 @@ from trainables.data import DATASETS, build_dataset
 from trainables.data.base import resolve_root
 from trainables.data.spec import DatasetSpec
 from trainables.errors import ConfigError, DataError, DcsweepError
+from trainables.methods.base import dataset_view_source
 
 
 def test_digits_are_1797_8x8_images_in_10_classes() -> None:
@@ -164,3 +165,23 @@ def test_dataset_with_all_views_survives_pickling_for_worker_processes() -> None
     torch.manual_seed(7)
     for view, tensor in copy[3][0].items():
         torch.testing.assert_close(tensor, expected[view], rtol=0, atol=0)
+
+
+def test_scan_view_source_makes_one_views_batch_per_call() -> None:
+    dataset = build_dataset(DatasetConfig(), views=("weak", "strong"))
+    indices = torch.tensor([3, 1000, 42])
+    torch.manual_seed(9)
+    loaded = dataset_view_source(dataset)(indices, "strong")
+    torch.manual_seed(9)
+    assert torch.equal(loaded, dataset.with_views(("strong",)).view_batch(indices)["strong"])
+
+
+def test_a_dataloaders_batch_is_one_views_batch() -> None:
+    dataset = build_dataset(DatasetConfig(), views=("weak", "strong"))
+    order = [7, 1, 1500, 64]
+    torch.manual_seed(2)  # the loader seeds itself from its own generator, as the engine's does
+    views, index, label = next(iter(DataLoader(dataset, batch_sampler=[order], generator=torch.Generator())))
+    torch.manual_seed(2)
+    expected = dataset.view_batch(order)
+    assert all(torch.equal(views[name], expected[name]) for name in expected)
+    assert index.tolist() == order and label.tolist() == dataset.targets[order].tolist()

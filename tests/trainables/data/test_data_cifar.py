@@ -6,6 +6,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from trainables.config import DatasetConfig
@@ -71,7 +72,7 @@ def test_cifar10_merges_train_and_test_with_pixels_and_labels(tmp_path: Path) ->
     dataset = build_dataset(DatasetConfig(name="cifar10", root=tmp_path))
     assert len(dataset) == 18 and dataset.num_classes == 10 and dataset.image_size == 32
     np.testing.assert_array_equal(dataset.targets, labels)
-    np.testing.assert_array_equal(np.asarray(dataset.source[7]), images[7])
+    np.testing.assert_array_equal(dataset.source.samples(torch.tensor([7]))[0].permute(1, 2, 0).numpy(), images[7])
     val = dataset[7][0]["val"]
     mean, std = np.array([0.4914, 0.4822, 0.4465]), np.array([0.2023, 0.1994, 0.2010])
     expected = (images[7] / 255.0 - mean) / std

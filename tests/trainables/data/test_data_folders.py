@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -27,7 +28,7 @@ def test_coil20_has_1440_grayscale_images_in_20_classes(coil20_root: Path) -> No
     expected = sorted((coil20_root / "obj07").iterdir())[0]
     reference = np.asarray(Image.open(expected).convert("L").resize((16, 16), Image.Resampling.BILINEAR))
     first_of_class = int(np.flatnonzero(dataset.targets == 6)[0])
-    np.testing.assert_array_equal(np.asarray(dataset.source[first_of_class]), reference)
+    np.testing.assert_array_equal(dataset.source.samples(torch.tensor([first_of_class]))[0, 0].numpy(), reference)
 
 
 def test_shipped_wnid_lists_have_10_and_15_distinct_classes() -> None:
@@ -80,7 +81,7 @@ def test_image_folder_labels_by_sorted_class_name(tmp_path: Path) -> None:
     dataset = build_dataset(DatasetConfig(name="image_folder", root=tmp_path))
     assert dataset.num_channels == 1 and dataset.num_classes == 2 and dataset.image_size == 12
     np.testing.assert_array_equal(dataset.targets, [0, 0, 0, 1, 1])
-    assert int(np.asarray(dataset.source[4]).max()) == 200
+    assert int(dataset.source.samples(torch.tensor([4])).max()) == 200
 
 
 def test_image_folder_of_mixed_sizes_needs_image_size(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from trainables.config import DatasetConfig
@@ -39,8 +40,7 @@ def test_stl10_reads_column_major_images_and_shifts_labels(tmp_path: Path) -> No
     dataset = build_dataset(DatasetConfig(name="stl10", root=tmp_path))
     assert len(dataset) == 5 and dataset.num_classes == 10 and dataset.image_size == 96
     np.testing.assert_array_equal(dataset.targets, labels - 1)
-    for index in range(5):
-        np.testing.assert_array_equal(np.asarray(dataset.source[index]), images[index])
+    np.testing.assert_array_equal(dataset.source.samples(torch.arange(5)).permute(0, 2, 3, 1).numpy(), images)
 
 
 def test_stl10_truncated_images_are_a_data_error(tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_mnist_idx_files_merge_train_and_test(tmp_path: Path, gzipped: bool) -> 
     dataset = build_dataset(DatasetConfig(name="mnist", root=tmp_path))
     assert len(dataset) == 6 and dataset.num_channels == 1 and dataset.image_size == 28
     np.testing.assert_array_equal(dataset.targets, np.concatenate([train_y, test_y]))
-    np.testing.assert_array_equal(np.asarray(dataset.source[5]), test_x[1])
+    np.testing.assert_array_equal(dataset.source.samples(torch.tensor([5]))[0, 0].numpy(), test_x[1])
     val = dataset[5][0]["val"]
     np.testing.assert_allclose(val[0].numpy(), (test_x[1] / 255.0 - 0.1307) / 0.3081, atol=1e-5)
 

@@ -80,9 +80,10 @@ FAST_PARAMS = {"cdc": {"method.params.orth_steps": 20, "method.params.hidden_dim
 @pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS.names())
 def test_resume_of_every_method_is_bitwise_identical_on_cpu(tmp_path, small_digits, method):
-    # A loose epsilon makes DSS exclude samples from epoch 4 on, so the resumed epoch trains and scores.
+    # A loose epsilon makes DSS exclude samples from epoch 4 on, so the resumed epoch trains and scores; with
+    # seed 3, CDC's clusters swap labels between epochs 2 and 3 under one draw of views and nothing is excluded.
     config = {**digits_config(tmp_path, method, **{"train.batch_size": 128, "train.epochs": 5,
-                                                   "selection.epsilon": 1.0}),
+                                                   "selection.epsilon": 1.0, "train.seed": 4}),
               **small_digits, **FAST_PARAMS.get(method, {})}
     recorder = Recorder(keep=4, target=tmp_path / "kept")
     full = run_trial(config, callbacks=[recorder])
