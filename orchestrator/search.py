@@ -21,7 +21,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from orchestrator import tracking
 from orchestrator.environment import check_local_gpus, check_paths
-from orchestrator.launcher import Workspace, connect_ray, run_config, sweep_header
+from orchestrator.launcher import connect_ray, run_config, sweep_header
+from orchestrator.workspace import Workspace
 from orchestrator.progress import SweepProgress, log_path
 from orchestrator.plan import PlannedTrial, plan_search, trial_key
 from orchestrator.spec import SearchParam, SearchSpec, SweepSpec, load_spec

@@ -25,6 +25,7 @@ import search_spaces
 from orchestrator.yaml_io import load_yaml
 from reports.schema import ReportSpec
 from trainables.errors import ConfigError
+from trainables.metric_names import LABEL_METRICS, METRIC_KEYS
 
 SHIPPED_SPECS = Path(search_spaces.__file__).parent
 SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # used with fullmatch: "abc\n" is refused
@@ -32,7 +33,6 @@ ARM_NAME = re.compile(r"[A-Za-z0-9+][A-Za-z0-9_.+ -]*(?<![ .])")  # e.g. "+DACHI
 MAX_SEED = 2**32  # numpy and torch seeds are 32-bit
 DEFAULT_MAX_TRIALS = 10_000
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
-LABEL_METRICS = frozenset({"acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece", "pruned_acc"})
 
 
 class _Strict(BaseModel):
@@ -105,8 +105,6 @@ class SearchSpec(_Strict):
 
     @model_validator(mode="after")
     def _objectives_consistent(self) -> SearchSpec:
-        from trainables.engine import METRIC_KEYS
-
         if len(self.metrics) != len(self.modes):
             raise ValueError(f"modes needs one entry per metric, but got {len(self.metrics)} metrics and {len(self.modes)} modes")
         for metric in self.metrics:

@@ -1,6 +1,6 @@
 """Every MLflow call of dcsweep: one parent run per sweep, one child run per trial, found again by tags.
 
-Schema (shared with ``reports``): experiment ``dcsweep/<sweep>``; parent run named after the sweep with tags
+Schema (its names in ``orchestrator.mlflow_layout``, shared with ``reports``): experiment ``dcsweep/<sweep>``; parent run named after the sweep with tags
 ``dcsweep.role=sweep``, ``dcsweep.sweep_id``, ``dcsweep.spec_hash``, ``dcsweep.code_version`` and the artifact
 ``spec.yaml``; child runs tagged ``mlflow.parentRunId``, ``dcsweep.role=trial``, ``dcsweep.sweep_id``,
 ``dcsweep.trial_name``, ``dcsweep.trial_key``, ``dcsweep.arm``, ``dcsweep.seed`` (and ``dcsweep.error`` when
@@ -30,42 +30,36 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from orchestrator.locks import held_lock
+from orchestrator.mlflow_layout import (  # noqa: F401  (default_tracking_uri: also reached here)
+    ARM,
+    CODE_VERSION,
+    ERROR,
+    LAST_EPOCH,
+    NODE_ID,
+    PARENT,
+    ROLE,
+    RUN_NAME,
+    SEED,
+    SPEC_HASH,
+    SQLITE_PREFIX,
+    SWEEP_ID,
+    TRIAL_KEY,
+    TRIAL_NAME,
+    default_tracking_uri,
+    experiment_name,
+)
 
-ROLE = "dcsweep.role"
-SWEEP_ID = "dcsweep.sweep_id"
-SPEC_HASH = "dcsweep.spec_hash"
-CODE_VERSION = "dcsweep.code_version"
-TRIAL_NAME = "dcsweep.trial_name"
-TRIAL_KEY = "dcsweep.trial_key"
-ARM = "dcsweep.arm"
-SEED = "dcsweep.seed"
-ERROR = "dcsweep.error"
-NODE_ID = "dcsweep.node_id"
-PARENT = "mlflow.parentRunId"
-RUN_NAME = "mlflow.runName"
 MAX_TAG_CHARS = 5000
 EPOCH = "epoch"  # the step of every per-epoch metric, never a metric itself
-LAST_EPOCH = "dcsweep.last_epoch"  # tag: the highest epoch a trial's run has logged
 UNLOGGED_PARAMS = ("cache_dir",)  # where the feature cache lives says nothing about the trial
 SUMMARY_METRICS = ("acc", "nmi", "ari", "pruned_frac", "total_train_time_s")
 BATCH = 100
-SQLITE_PREFIX = "sqlite:///"
 LOCAL_BACKEND_SCHEMES = ("", "file", "sqlite")
 
 
 def is_local_backend(tracking_uri: str) -> bool:
     """True for a backend only this machine can reach (a sqlite file or a folder), False for a tracking server."""
     return urlparse(tracking_uri).scheme in LOCAL_BACKEND_SCHEMES
-
-
-def default_tracking_uri(workdir: Path) -> str:
-    """The embedded backend: ``sqlite:///<workdir>/mlflow.db``."""
-    return f"{SQLITE_PREFIX}{workdir.resolve() / 'mlflow.db'}"
-
-
-def experiment_name(sweep_id: str) -> str:
-    """``dcsweep/<sweep name>``."""
-    return f"dcsweep/{sweep_id}"
 
 
 @dataclass(frozen=True)

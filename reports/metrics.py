@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from trainables.metric_names import SELECTOR_KEYS
+
 FRACTION_METRICS = frozenset(
     {
         "acc",
@@ -35,7 +37,7 @@ LOWER_IS_BETTER = frozenset(
     }
 )
 
-UNRANKED = frozenset({"pruned_frac", "mean_pruned_frac", "reinclusion_frac", "pruned_acc", "mean_abs_d2s"})
+UNRANKED = frozenset({"pruned_frac", "mean_pruned_frac", "reinclusion_frac", "pruned_acc", *SELECTOR_KEYS})
 """Descriptions of what a trial did, with no better direction: never bolded as best."""
 
 REFERENCE_METRICS = {"acc": "kmeans_acc", "nmi": "kmeans_nmi", "ari": "kmeans_ari"}
@@ -60,6 +62,7 @@ _LABELS = {
     "kmeans_nmi": "K-means NMI",
     "kmeans_ari": "K-means ARI",
     "mean_abs_d2s": "mean |D2 S|",
+    "mean_abs_d2l": "mean |D2 L|",
     "train_time_s": "train time (s)",
     "total_train_time_s": "total train time (s)",
     "stop_epoch": "stop epoch",

@@ -48,17 +48,10 @@ from trainables.checkpointing import (
 from trainables.config import TrainConfig, TrialConfig
 from trainables.errors import CheckpointError, TrainingError
 from trainables.methods.base import Batch, ClusteringMethod
+from trainables.metric_names import EVAL_KEYS, METRIC_KEYS, SELECTOR_KEYS
 from trainables.metrics import evaluate, hungarian_mapping, map_predictions
-from trainables.plugins import selector_metric_keys
 from trainables.plugins.base import SampleScores, SampleSelector
 
-EVAL_KEYS = ("acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece")
-SELECTOR_KEYS = selector_metric_keys()  # each selector logs its own; NaN in the rows of the others
-# The row reported every epoch (design.md), in this order; the orchestrator validates spec metrics against it.
-METRIC_KEYS = (
-    "epoch", *EVAL_KEYS, "pruned_frac", "pruned_acc", "reinclusion_frac", *SELECTOR_KEYS,
-    "loss", "train_time_s", "score_time_s", "eval_time_s", "samples_trained",
-)
 PROBABILITY_FLOOR = 1e-12  # P^s is clamped here inside the log of the loss signal
 
 
@@ -442,10 +435,11 @@ def run_epochs(
     parts: TrialParts,
     config: TrialConfig,
     callbacks: Sequence[TrialCallback] = (),
-    resume_from: Path | None = None,
+    resume_from: Path | ResumeState | None = None,
     workdir: Path | None = None,
 ) -> TrialResult:
-    """Run epochs 1..train.epochs over ``parts`` (or continue after the checkpoint ``resume_from``).
+    """Run epochs 1..train.epochs over ``parts`` (or continue after the checkpoint ``resume_from``: its folder, or
+    its state already read by ``load_resume_state``).
 
     Stops early when ``parts.early_stop`` fires; a resumed early-stopped trial runs no further epoch, a resumed
     trial whose ``train.epochs`` was raised continues to the new last epoch. Checkpoints go to ``workdir/checkpoints/epoch_NNNN`` (a
@@ -460,8 +454,9 @@ def run_epochs(
     curve: list[dict[str, float]] = []
     first_epoch, stopped = 1, False
     if resume_from is not None:
-        state = load_resume_state(resume_from, config)
-        _load_engine_state(engine, state["engine"], resume_from)
+        resume = resume_from if isinstance(resume_from, ResumeState) else load_resume_state(resume_from, config)
+        state = resume.state
+        _load_engine_state(engine, state["engine"], resume.path)
         restore_rng_state(state["rng"])
         curve, first_epoch, stopped = list(state["curve"]), state["epoch"] + 1, state["stopped"]
 
@@ -499,7 +494,15 @@ def run_epochs(
     return result
 
 
-def load_resume_state(path: Path, config: TrialConfig) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ResumeState:
+    """A checkpoint read once to resume from: its folder (named in errors) and its state."""
+
+    path: Path
+    state: dict[str, Any]
+
+
+def load_resume_state(path: Path, config: TrialConfig) -> ResumeState:
     """The state of the checkpoint at ``path``, checked to belong to ``config``.
 
     Raises:
@@ -507,7 +510,7 @@ def load_resume_state(path: Path, config: TrialConfig) -> dict[str, Any]:
     """
     state = load_checkpoint(path)
     check_fingerprint(state, config, path)
-    return state
+    return ResumeState(Path(path), state)
 
 
 def _load_engine_state(engine: EpochEngine, state: dict[str, Any], path: Path) -> None:

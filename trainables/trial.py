@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainables.config import TrialConfig, parse_trial_config
+from trainables.config import TrialConfig
 from trainables.data.base import ClusteringDataset, build_dataset
 from trainables.density import density_regions
 from trainables.device import resolve_device, seed_everything
@@ -28,6 +28,7 @@ from trainables.metrics import REGIONS, ari, cluster_accuracy, nmi
 from trainables.models.encoders import build_encoder, encoder_cache_key
 from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
 from trainables.plugins.early_stop import PruningEarlyStop
+from trainables.validation import validate_trial_config
 from trainables.view_sanity import cluster_labels
 
 __all__ = ["TrialCallback", "TrialResult", "assemble", "pretrained_features", "run_trial"]
@@ -52,10 +53,10 @@ def run_trial(
         CheckpointError: ``resume_from`` is unreadable or was written for a different config.
         TrainingError: the loss diverged.
     """
-    config = config if isinstance(config, TrialConfig) else parse_trial_config(config)
-    if resume_from is not None:
-        load_resume_state(resume_from, config)  # fail fast, before the dataset and model are built
-    return run_epochs(assemble(config), config, callbacks, resume_from=resume_from, workdir=workdir)
+    config = config if isinstance(config, TrialConfig) else validate_trial_config(config)
+    # Read (and checked) once, before the dataset and model are built, so that a foreign checkpoint fails fast.
+    resume = load_resume_state(resume_from, config) if resume_from is not None else None
+    return run_epochs(assemble(config), config, callbacks, resume_from=resume, workdir=workdir)
 
 
 def assemble(config: TrialConfig) -> TrialParts:

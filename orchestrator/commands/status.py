@@ -23,7 +23,7 @@ def status(
 ) -> None:
     """List SWEEP's trials in spec order with status, last epoch, ACC % and pruned %, and the error if any."""
     from orchestrator import tracking
-    from orchestrator.launcher import Workspace
+    from orchestrator.workspace import Workspace
 
     workspace = Workspace.create(workdir, tracking_uri=tracking_uri)
     context = tracking.find_sweep(workspace.tracking_uri, sweep)

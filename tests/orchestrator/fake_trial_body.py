@@ -23,10 +23,13 @@ from typing import Any
 import numpy as np
 from ray import tune
 
+from trainables.config import flatten
+
 HOLD_LIMIT_S = 900  # a held trial gives up waiting after this long (a test that died does not leave it forever)
 
 
-def fake_body(config: dict[str, Any], callbacks: tuple = ()) -> SimpleNamespace:
+def fake_body(trial_config: Any, callbacks: tuple = ()) -> SimpleNamespace:
+    config = flatten(trial_config)
     epochs = int(config["train.epochs"])
     gate = config.get("dataset.options.gate")
     curve: list[dict[str, float]] = []

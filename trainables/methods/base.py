@@ -13,17 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import Tensor, nn
 
-from trainables.config import TrialConfig, describe_validation_error
-from trainables.errors import ConfigError
-
-
-class MethodParams(BaseModel):
-    """Base of each method's own hyper-parameters (``method.params`` in the config)."""
-
-    model_config = ConfigDict(extra="forbid")
+from trainables.config import TrialConfig
+from trainables.methods.params import MethodParams, resolve_method_params
 
 
 ViewSource = Callable[[Tensor, str], Tensor]
@@ -70,15 +63,12 @@ class StepOutput:
 class ClusteringMethod(nn.Module, ABC):
     """A deep-clustering baseline behind one small interface.
 
-    Subclasses set ``name``, ``Params`` (a MethodParams model), ``train_views`` (the views the
-    training step reads) and optionally ``dataset_defaults`` ({dataset name: params overrides}
-    from baselines.md), and implement the abstract methods.
+    Subclasses set ``name`` and ``train_views`` (the views the training step reads) and implement the abstract
+    methods; their ``method.params`` models and per-dataset defaults live in ``trainables.methods.params``.
     """
 
     name: ClassVar[str]
-    Params: ClassVar[type[MethodParams]] = MethodParams
     train_views: tuple[str, ...] = ("weak", "strong")  # per class, or per instance (SCAN: per stage)
-    dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):
         super().__init__()
@@ -91,17 +81,8 @@ class ClusteringMethod(nn.Module, ABC):
 
     @classmethod
     def resolve_params(cls, config: TrialConfig) -> MethodParams:
-        """Method defaults, overridden by the dataset's defaults, overridden by ``method.params``.
-
-        Raises:
-            ConfigError: a parameter is unknown or invalid (one line naming it).
-        """
-        merged = {**cls.dataset_defaults.get(config.dataset.name, {}), **config.method.params}
-        try:
-            return cls.Params.model_validate(merged)
-        except ValidationError as error:
-            detail = describe_validation_error(error, prefix="method.params.")
-            raise ConfigError(f"method {cls.name!r}: {detail}") from None
+        """This method's params for ``config`` (see ``trainables.methods.params.resolve_method_params``)."""
+        return resolve_method_params(cls.name, config.dataset.name, config.method.params)
 
     @classmethod
     def build(cls, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):

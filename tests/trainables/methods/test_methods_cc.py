@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainables.config import parse_trial_config
+from trainables.validation import validate_trial_config
 from trainables.errors import ConfigError
 from trainables.methods.base import Batch
 from trainables.methods.contrastive import cluster_contrastive_loss, nt_xent
@@ -94,4 +94,4 @@ def test_unknown_param_is_rejected_with_its_name():
 
 def test_bad_method_params_are_rejected_when_the_config_is_parsed():
     with pytest.raises(ConfigError, match="instance_temperature"):
-        parse_trial_config({"method.name": "cc", "method.params": {"instance_temperature": 0}})
+        validate_trial_config({"method.name": "cc", "method.params": {"instance_temperature": 0}})

@@ -13,7 +13,8 @@ from torch import nn
 
 from trainables import run_trial
 from trainables.checkpointing import save_checkpoint
-from trainables.config import TrialConfig, parse_trial_config
+from trainables.config import TrialConfig
+from trainables.validation import validate_trial_config
 from trainables.errors import CheckpointError, ConfigError
 from trainables.methods import METHODS
 from trainables.methods.base import Batch
@@ -269,12 +270,12 @@ def test_self_labelling_raises_accuracy_of_a_biased_head() -> None:
 @pytest.mark.parametrize("method", ["cc", "cdc"])
 def test_self_label_stage_on_a_method_without_it_is_rejected_naming_the_key(method: str) -> None:
     with pytest.raises(ConfigError, match=r"unknown key 'method\.params\.stage'"):
-        parse_trial_config({"method.name": method, "method.params": {"stage": "selflabel"}})
+        validate_trial_config({"method.name": method, "method.params": {"stage": "selflabel"}})
 
 
 def test_self_label_stage_trains_one_head() -> None:
     with pytest.raises(ConfigError, match="method.params.heads must be 1 with method.params.stage='selflabel'"):
-        parse_trial_config({"method.name": "scan", "method.params": {"stage": "selflabel", "heads": 2}})
+        validate_trial_config({"method.name": "scan", "method.params": {"stage": "selflabel", "heads": 2}})
 
 
 def test_self_label_stage_starts_from_the_scan_trials_encoder_and_lowest_loss_head(tmp_path: Path) -> None:
@@ -299,11 +300,11 @@ def test_self_label_stage_starts_from_the_scan_trials_encoder_and_lowest_loss_he
 
 def test_a_scan_checkpoint_that_is_missing_misplaced_or_foreign_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="method.params.scan_checkpoint: no trial checkpoint at"):
-        parse_trial_config({"method.name": "scan",
+        validate_trial_config({"method.name": "scan",
                             "method.params": {"stage": "selflabel", "scan_checkpoint": str(tmp_path)}})
     save_checkpoint(tmp_path / "other", {"engine": {"method": nn.Linear(D, K).state_dict()}})
     with pytest.raises(ConfigError, match="set method.params.stage='selflabel'"):
-        parse_trial_config({"method.name": "scan", "method.params": {"scan_checkpoint": str(tmp_path / "other")}})
+        validate_trial_config({"method.name": "scan", "method.params": {"scan_checkpoint": str(tmp_path / "other")}})
     config = TrialConfig.model_validate(
         {"method": {"name": "scan", "params": {"stage": "selflabel", "scan_checkpoint": str(tmp_path / "other")}}}
     )
