@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationErro
 import search_spaces
 from orchestrator.yaml_io import load_yaml
 from reports.schema import ReportSpec
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, describe_validation_error
 from trainables.metric_names import LABEL_METRICS, METRIC_KEYS
 
 SHIPPED_SPECS = Path(search_spaces.__file__).parent
@@ -261,7 +261,7 @@ def parse_spec(raw: dict[str, Any], workdir: Path, source: str = "spec") -> Swee
     try:
         return SweepSpec.model_validate(resolved)
     except ValidationError as error:
-        raise ConfigError(f"{source}: {_describe(error)}") from None
+        raise ConfigError(f"{source}: {describe_validation_error(error, whole='spec')}") from None
 
 
 def _substitute(value: Any, variables: dict[str, str], source: str) -> Any:
@@ -275,17 +275,3 @@ def _substitute(value: Any, variables: dict[str, str], source: str) -> Any:
                 raise ConfigError(f"{source}: unknown placeholder ${{{name}}} in {value!r}; use ${{workdir}} or ${{data}}")
         return PLACEHOLDER.sub(lambda match: variables[match.group(1)], value)
     return value
-
-
-def _describe(error: ValidationError) -> str:
-    """One sentence naming the first bad key, the value and what is allowed."""
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "spec"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        return f"unknown key {key!r}; remove it or check its spelling"
-    if first["type"] == "missing":
-        return f"key {key!r} is missing; add it"
-    shown = first.get("input")
-    shown = shown if not isinstance(shown, dict | list) or len(repr(shown)) < 80 else type(shown).__name__
-    return f"{key}: {message} (got {shown!r})"

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, describe_validation_error
 
 
 class Section(BaseModel):
@@ -157,18 +157,6 @@ def parse_trial_config(data: dict[str, Any]) -> TrialConfig:
         return TrialConfig.model_validate(nested)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
-
-
-def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
-    """One line naming the first bad key (after ``prefix``, e.g. "method.params."), the value and what is allowed."""
-    first = error.errors()[0]
-    key = prefix + ".".join(str(part) for part in first["loc"]) if first["loc"] else ""
-    message = first["msg"].removeprefix("Value error, ")
-    if not key:  # a whole-config check: its message names the key itself
-        return message
-    if first["type"] == "extra_forbidden":
-        return f"unknown key {key!r}; remove it or check its spelling"
-    return f"{key}: {message} (got {first.get('input')!r})"
 
 
 def flatten(config: TrialConfig | dict[str, Any], prefix: str = "") -> dict[str, Any]:

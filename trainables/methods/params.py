@@ -11,8 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from trainables.config import describe_validation_error
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, describe_validation_error
 
 
 class MethodParams(BaseModel):
