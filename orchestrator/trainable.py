@@ -21,6 +21,7 @@ from ray import tune
 from orchestrator.plan import DEFAULT_METHOD, RESOLVED, SEED_KEY, PlannedTrial, resolved_trial
 from orchestrator.tracking import SweepContext, TrialRun
 from trainables.config import flatten
+from trainables.metric_names import STOP_EPOCH, TOTAL_TRAIN_TIME
 from trainables.validation import validate_trial_config
 
 TRIAL = "trial"
@@ -88,8 +89,8 @@ class MlflowTrialLogger:
     def on_trial_end(self, result: Any) -> None:
         """Log ``stop_epoch``, ``total_train_time_s``, the K-means reference, predictions and curve; end FINISHED."""
         final = {
-            "stop_epoch": result.stop_epoch,
-            "total_train_time_s": float(sum(row.get("train_time_s", 0.0) for row in result.curve)),
+            STOP_EPOCH: result.stop_epoch,
+            TOTAL_TRAIN_TIME: float(sum(row.get("train_time_s", 0.0) for row in result.curve)),
             **result.reference,
         }
         probabilities = np.asarray(result.probabilities)

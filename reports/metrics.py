@@ -40,11 +40,6 @@ LOWER_IS_BETTER = frozenset(
 UNRANKED = frozenset({"pruned_frac", "mean_pruned_frac", "reinclusion_frac", "pruned_acc", *SELECTOR_KEYS})
 """Descriptions of what a trial did, with no better direction: never bolded as best."""
 
-REFERENCE_METRICS = {"acc": "kmeans_acc", "nmi": "kmeans_nmi", "ari": "kmeans_ari"}
-"""Metric -> the same metric of K-means on the pre-trained features, logged once per trial (the reference row)."""
-
-SUMMARY_METRICS = frozenset({"stop_epoch", "total_train_time_s", *REFERENCE_METRICS.values()})
-"""Logged once per trial, not per epoch."""
 
 _LABELS = {
     "acc": "ACC",

@@ -27,7 +27,7 @@ from orchestrator.mlflow_layout import (
 )
 from reports.convergence import not_converged
 from reports.errors import ReportError
-from reports.metrics import SUMMARY_METRICS
+from trainables.metric_names import SUMMARY_METRICS
 
 EpochChoice = Literal["last", "best", "early_stop"]
 EPOCH_CHOICES: tuple[str, ...] = ("last", "best", "early_stop")

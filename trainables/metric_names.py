@@ -17,5 +17,13 @@ METRIC_KEYS = (
 )
 """The row reported every epoch (design.md), in this order; spec metrics are checked against it."""
 
+STOP_EPOCH = "stop_epoch"
+TOTAL_TRAIN_TIME = "total_train_time_s"
+REFERENCE_METRICS = {"acc": "kmeans_acc", "nmi": "kmeans_nmi", "ari": "kmeans_ari"}
+"""Metric -> the same metric of K-means on the pre-trained features (the trial's reference, logged once)."""
+
+SUMMARY_METRICS = (STOP_EPOCH, TOTAL_TRAIN_TIME, *REFERENCE_METRICS.values())
+"""Logged once per trial, when it ends, not per epoch."""
+
 LABEL_METRICS = frozenset({*EVAL_KEYS, "pruned_acc"})
 """The metrics computed from ground-truth labels: a label-free search may not optimise them."""

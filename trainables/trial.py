@@ -24,6 +24,7 @@ from trainables.engine import TrialCallback, TrialParts, TrialResult, load_resum
 from trainables.features import extract_features
 from trainables.methods import METHODS
 from trainables.methods.base import dataset_view_source
+from trainables.metric_names import REFERENCE_METRICS
 from trainables.metrics import REGIONS, ari, cluster_accuracy, nmi
 from trainables.models.encoders import build_encoder, encoder_cache_key
 from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
@@ -97,7 +98,7 @@ def kmeans_reference(features: np.ndarray, targets: np.ndarray, num_classes: int
     """ACC, NMI and ARI of K-means (K = ``num_classes``) on the L2-normalised [N, D] pre-trained features, as
     ``kmeans_acc`` etc.: what the features give before any head is trained."""
     labels = cluster_labels(features, num_classes, seed)
-    return {f"kmeans_{name}": score(targets, labels) for name, score in REFERENCE_SCORES.items()}
+    return {REFERENCE_METRICS[name]: score(targets, labels) for name, score in REFERENCE_SCORES.items()}
 
 
 def pretrained_features(config: TrialConfig) -> tuple[ClusteringDataset, torch.nn.Module, np.ndarray]:
