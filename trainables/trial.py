@@ -19,8 +19,8 @@ import torch
 from trainables.config import TrialConfig
 from trainables.data.base import ClusteringDataset, build_dataset
 from trainables.density import density_regions
-from trainables.device import resolve_device, seed_everything
-from trainables.engine import TrialCallback, TrialParts, TrialResult, load_resume_state, run_epochs
+from trainables.device import resolve_device
+from trainables.engine import TrialParts
 from trainables.features import extract_features
 from trainables.methods import METHODS
 from trainables.methods.base import dataset_view_source
@@ -29,6 +29,8 @@ from trainables.metrics import REGIONS, ari, cluster_accuracy, nmi
 from trainables.models.encoders import build_encoder, encoder_cache_key
 from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
 from trainables.plugins.early_stop import PruningEarlyStop
+from trainables.seeding import seed_everything
+from trainables.trial_loop import TrialCallback, TrialResult, load_resume_state, run_epochs
 from trainables.validation import validate_trial_config
 from trainables.view_sanity import cluster_labels
 
@@ -47,7 +49,7 @@ def run_trial(
     """Run one trial to its last epoch (or early stop), continuing after the checkpoint ``resume_from`` if given.
 
     Checkpoints are written under ``workdir`` (a temporary folder when None) every ``train.checkpoint_every``
-    epochs and at the end; only the latest is kept (see ``trainables.engine.run_epochs``).
+    epochs and at the end; only the latest is kept (see ``trainables.trial_loop.run_epochs``).
 
     Raises:
         ConfigError: the config is invalid.

@@ -16,8 +16,8 @@ import ray
 from ray import tune
 
 from trainables.config import TrialConfig
-from trainables.engine import TrialCallback, TrialResult
 from trainables.trial import run_trial
+from trainables.trial_loop import TrialCallback, TrialResult
 
 
 class TuneReporter:

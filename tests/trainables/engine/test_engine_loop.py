@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from trainables.engine import EpochEngine, run_epochs, split_batches
+from trainables.engine import EpochEngine, split_batches
+from trainables.trial_loop import run_epochs
 from trainables.errors import TrainingError
 from trainables.methods.base import Batch
 
