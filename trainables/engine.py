@@ -266,14 +266,14 @@ class EpochEngine:
         method = self.parts.method
         device = self.parts.device
         weight_of = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
-        self._set_train_mode()
+        method.train()
         total_loss = torch.zeros((), dtype=torch.float64, device=device)
         trained, signal_time = 0, 0.0
         for batch in self._batches(self.parts.train_set, split_batches(order, self.train.batch_size), generator):
             if self.parts.selector.needs_scores:
                 start = self._clock()
                 self._record_signals(outputs, batch)
-                self._set_train_mode()
+                method.train()
                 signal_time += self._clock() - start
             sample_weight = None if weight_of is None else weight_of[batch.index]
             step = method.fit_batch(batch, self.parts.optimizers, sample_weight=sample_weight)
@@ -299,8 +299,7 @@ class EpochEngine:
         method = self.parts.method
         method.eval()
         with torch.no_grad():
-            weak = method.predict(Batch(views={"val": batch.views["weak"]}, index=batch.index, label=batch.label))
-            strong = method.predict(Batch(views={"val": batch.views["strong"]}, index=batch.index, label=batch.label))
+            weak, strong = method.predict(batch, view="weak"), method.predict(batch, view="strong")
         outputs.record_signals(batch.index, weak, strong)
 
     def _evaluate(self, epoch: int) -> dict[str, float]:
@@ -350,12 +349,6 @@ class EpochEngine:
         for optimizer, rates in zip(self.parts.optimizers, self.base_lrs):
             for group, rate in zip(optimizer.param_groups, rates):
                 group["lr"] = rate * factor
-
-    def _set_train_mode(self) -> None:
-        """Train mode, except a frozen encoder, which stays in eval mode (its BN statistics do not move)."""
-        self.parts.method.train()
-        if self.train.encoder_mode == "frozen":
-            self.parts.method.encoder.eval()
 
     def _batches(
         self, dataset: Dataset, batches: list[np.ndarray], generator: torch.Generator | None

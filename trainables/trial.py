@@ -75,9 +75,7 @@ def assemble(config: TrialConfig) -> TrialParts:
     train_set = dataset.with_views(train_views)
     method.attach_view_source(dataset_view_source(train_set))
     method.prepare(features)
-    method.init_head(features, INIT_STRATEGIES.get(config.init.strategy)(config.init))
-    if config.train.encoder_mode == "frozen":
-        method.encoder.requires_grad_(False)
+    method.init_head(features, INIT_STRATEGIES.get(config.init.strategy)(config.init), config.train.seed)
     selector = SELECTION_STRATEGIES.get(config.selection.strategy)(
         config.selection, len(dataset), config.train.seed, config.train.epochs
     )

@@ -25,3 +25,11 @@ def test_a_name_added_at_run_time_is_listed_and_an_unknown_one_is_refused_on_one
     assert registry.names() == ["eager", "lazy"] and "lazy" in registry and "other" not in registry
     with pytest.raises(ValueError, match="unknown thing 'other'; choose one of: eager, lazy"):
         registry.get("other")
+
+
+def test_the_selectors_declare_exactly_the_selector_metric_names_the_engine_logs() -> None:
+    from trainables.metric_names import METRIC_KEYS, SELECTOR_KEYS
+    from trainables.registry import SELECTION_STRATEGIES
+
+    declared = [key for name in SELECTION_STRATEGIES for key in SELECTION_STRATEGIES.get(name).metric_keys]
+    assert sorted(declared) == sorted(SELECTOR_KEYS) and set(SELECTOR_KEYS) <= set(METRIC_KEYS)

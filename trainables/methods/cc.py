@@ -31,7 +31,7 @@ from trainables.methods import METHODS
 from trainables.methods.base import Batch, ClusteringMethod, StepOutput
 from trainables.methods.contrastive import cluster_contrastive_loss, nt_xent
 from trainables.methods.heads import head_input_rows, l2_normalise_rows, mlp_head, set_linear_rows
-from trainables.plugins.base import HeadInitializer
+from trainables.plugins.base import Initializer
 
 
 @METHODS.register("cc")
@@ -57,7 +57,7 @@ class CC(ClusteringMethod):
         return mlp_head([self.feature_dim, p.hidden_dim, self.num_clusters], batch_norm=False)
 
     @torch.no_grad()
-    def init_head(self, features: np.ndarray, initializer: HeadInitializer) -> None:
+    def init_head(self, features: np.ndarray, initializer: Initializer, seed: int) -> None:
         """Initialise the Linear that outputs K clusters from [N, D] pre-trained features (method.md step 6).
 
         Space: the features go through the cluster head's earlier layers (batch statistics of all N features for
@@ -70,7 +70,7 @@ class CC(ClusteringMethod):
         last = self.cluster_head[-1]
         hidden = _forward_batch_statistics(self.cluster_head[:-1], features, last.weight.device)
         rows = head_input_rows(torch.from_numpy(hidden)).numpy()
-        centres = initializer.centres(rows, self.num_clusters, self.config.train.seed)
+        centres = initializer.centres(rows, self.num_clusters, seed)
         if centres is None:
             return
         scale = last.weight.norm(dim=1).mean()
@@ -102,9 +102,9 @@ class CC(ClusteringMethod):
         )
         return instance + cluster, instance_share + cluster
 
-    def predict(self, batch: Batch) -> Tensor:
-        """[B, K] cluster probabilities of the 'val' view."""
-        return self.cluster_head(self.encoder(batch.views["val"])).softmax(dim=1)
+    def predict(self, batch: Batch, view: str = "val") -> Tensor:
+        """[B, K] cluster probabilities of the batch's ``view``."""
+        return self.cluster_head(self.encoder(batch.views[view])).softmax(dim=1)
 
 
 @torch.no_grad()

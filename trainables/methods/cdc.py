@@ -13,7 +13,6 @@ travel with each dataset bundle of the shipped specs in ``search_spaces/paper/``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +36,7 @@ from trainables.methods.losses import (
     cdc_select,
     group_mean_targets,
 )
+from trainables.plugins.base import Initializer
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Cdc(ClusteringMethod):
         self.cluster_head = mlp_head(dims, batch_norm=True)
         self.calibration_head = mlp_head(dims, batch_norm=True)
 
-    def init_head(self, features: np.ndarray, initializer: Any) -> None:
+    def init_head(self, features: np.ndarray, initializer: Initializer, seed: int) -> None:
         """CDC's prototype initialisation of both layers of both heads, from the initializer's centres.
 
         Both centre sets are computed in ``head_input_rows`` space (method.md steps 2-5 run there: K-means, d_i,
@@ -101,7 +101,6 @@ class Cdc(ClusteringMethod):
         holds the orthogonalised one, as in the reference. Biases are 0 and both heads get the same weights.
         With ``random`` (centres None) both heads keep PyTorch's default init.
         """
-        seed = self.config.train.seed
         raw = torch.tensor(features, dtype=torch.float32)
         first, second = self.cluster_head[0], self.cluster_head[3]
         n_hidden = min(self.params.hidden_dim, raw.shape[0])
@@ -191,9 +190,9 @@ class Cdc(ClusteringMethod):
         )
 
     @torch.no_grad()
-    def predict(self, batch: Batch) -> Tensor:
-        """Calibration-head probabilities [B, K] of the val view."""
-        return F.softmax(self.calibration_head(self.encoder(batch.views["val"])), dim=1)
+    def predict(self, batch: Batch, view: str = "val") -> Tensor:
+        """Calibration-head probabilities [B, K] of the batch's ``view``."""
+        return F.softmax(self.calibration_head(self.encoder(batch.views[view])), dim=1)
 
 
 def _combine(parts: list[_SubBatchLoss]) -> StepOutput:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ from trainables.methods.contrastive import balanced_cross_entropy
 from trainables.methods.heads import head_input_rows, l2_normalise_rows, set_linear_rows
 from trainables.methods.losses import scan_loss
 from trainables.neighbours import knn
+from trainables.plugins.base import Initializer
 
 # Expected row norm of PyTorch's default Linear weight U(-1/sqrt(D), 1/sqrt(D)): sqrt(D * 1/(3D)).
 DEFAULT_LINEAR_ROW_NORM = 1.0 / math.sqrt(3.0)
@@ -78,7 +78,7 @@ class Scan(ClusteringMethod):
         own = np.arange(features.shape[0], dtype=np.int64)[:, None]
         self.neighbours = torch.from_numpy(np.concatenate([own, nearest], axis=1))
 
-    def init_head(self, features: np.ndarray, initializer: Any) -> None:
+    def init_head(self, features: np.ndarray, initializer: Initializer, seed: int) -> None:
         """Head h gets the initializer's K centres (seed + h), L2-normalised and scaled to the default init's
         row norm; bias 0.
 
@@ -97,7 +97,7 @@ class Scan(ClusteringMethod):
             return
         rows = head_input_rows(torch.tensor(features, dtype=torch.float32)).numpy()
         for offset, head in enumerate(self.heads):
-            centres = initializer.centres(rows, self.num_clusters, self.config.train.seed + offset)
+            centres = initializer.centres(rows, self.num_clusters, seed + offset)
             if centres is None:
                 return
             weights = l2_normalise_rows(torch.as_tensor(centres, dtype=torch.float32))
@@ -159,9 +159,9 @@ class Scan(ClusteringMethod):
             ) from None
 
     @torch.no_grad()
-    def predict(self, batch: Batch) -> Tensor:
-        """Cluster probabilities [B, K] of the val view, from ``best_head``."""
-        return F.softmax(self.heads[self.best_head()](self.encoder(batch.views["val"])), dim=1)
+    def predict(self, batch: Batch, view: str = "val") -> Tensor:
+        """Cluster probabilities [B, K] of the batch's ``view``, from ``best_head``."""
+        return F.softmax(self.heads[self.best_head()](self.encoder(batch.views[view])), dim=1)
 
     def _draw_neighbours(self, index: Tensor) -> Tensor:
         """One dataset index [B] drawn uniformly from each anchor's neighbour list."""

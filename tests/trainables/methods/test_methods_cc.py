@@ -41,7 +41,7 @@ def test_init_head_places_normalised_centres_in_the_last_layer():
     original_norm = last.weight.detach().norm(dim=1).mean().item()
     centres = np.random.default_rng(1).normal(size=(3, 8))
     init = RecordingInit(centres)
-    method.init_head(features, init)
+    method.init_head(features, init, seed=method.config.train.seed)
 
     w1, b1 = first.weight.detach().numpy(), first.bias.detach().numpy()
     np.testing.assert_allclose(init.seen, unit_rows(np.maximum(features @ w1.T + b1, 0)), rtol=1e-4, atol=1e-5)
@@ -54,7 +54,7 @@ def test_init_head_places_normalised_centres_in_the_last_layer():
 def test_random_init_keeps_the_default_head():
     method = make_cc()
     before = {k: v.clone() for k, v in method.cluster_head.state_dict().items()}
-    method.init_head(np.ones((10, 5), dtype=np.float32), RecordingInit(None))
+    method.init_head(np.ones((10, 5), dtype=np.float32), RecordingInit(None), seed=method.config.train.seed)
     for key, value in method.cluster_head.state_dict().items():
         assert torch.equal(value, before[key])
 

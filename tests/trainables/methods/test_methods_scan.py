@@ -63,7 +63,7 @@ def test_prepare_mines_self_plus_nearest_by_cosine() -> None:
 def test_init_head_uses_normalised_centres_scaled_like_default_init() -> None:
     scan, _ = build_scan()
     centres = np.random.default_rng(1).normal(size=(K, D)).astype(np.float32) * 10
-    scan.init_head(np.zeros((N, D), np.float32), FixedCentres(centres))
+    scan.init_head(np.zeros((N, D), np.float32), FixedCentres(centres), seed=scan.config.train.seed)
 
     expected = centres / np.linalg.norm(centres, axis=1, keepdims=True) / math.sqrt(3)
     np.testing.assert_allclose(scan.heads[0].weight.detach().numpy(), expected, rtol=1e-6)
@@ -75,7 +75,7 @@ def test_init_head_uses_normalised_centres_scaled_like_default_init() -> None:
 def test_random_init_keeps_default_weights() -> None:
     scan, _ = build_scan()
     before = {name: p.detach().clone() for name, p in scan.heads[0].named_parameters()}
-    scan.init_head(np.zeros((N, D), np.float32), FixedCentres(None))
+    scan.init_head(np.zeros((N, D), np.float32), FixedCentres(None), seed=scan.config.train.seed)
     for name, param in scan.heads[0].named_parameters():
         assert torch.equal(param.detach(), before[name])
 
@@ -86,7 +86,7 @@ def test_dachi_centres_land_in_the_head() -> None:
     features = features[:N].astype(np.float32)
     config = TrialConfig.model_validate({"init": {"strategy": "dachi", "kmeans_restarts": 1}})
     dachi = INIT_STRATEGIES.get("dachi")(config.init)
-    scan.init_head(features, dachi)
+    scan.init_head(features, dachi, seed=scan.config.train.seed)
 
     centres = dachi.centres(unit_rows(features).astype(np.float32), K, scan.config.train.seed)
     expected = centres / np.linalg.norm(centres, axis=1, keepdims=True) / math.sqrt(3)
@@ -202,7 +202,7 @@ def test_each_head_is_initialised_from_its_own_seed() -> None:
             seeds.append(seed)
             return np.random.default_rng(seed).normal(size=(n_centres, D)).astype(np.float32)
 
-    scan.init_head(np.random.default_rng(0).normal(size=(N, D)).astype(np.float32), SeedCentres())
+    scan.init_head(np.random.default_rng(0).normal(size=(N, D)).astype(np.float32), SeedCentres(), seed=scan.config.train.seed)
     assert seeds == [0, 1]
     for head, seed in zip(scan.heads, seeds):
         centres = np.random.default_rng(seed).normal(size=(K, D))
@@ -291,7 +291,7 @@ def test_self_label_stage_starts_from_the_scan_trials_encoder_and_lowest_loss_he
     )
     selflabel = METHODS.get("scan").build(config, nn.Linear(D, D), K, D)
     selflabel.prepare(np.zeros((N, D), np.float32))
-    selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(np.ones((K, D), np.float32)))
+    selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(np.ones((K, D), np.float32)), seed=selflabel.config.train.seed)
     assert torch.equal(selflabel.heads[0].weight, scan.heads[1].weight)
     assert torch.equal(selflabel.heads[0].bias, scan.heads[1].bias)
     assert torch.equal(selflabel.encoder.weight, scan.encoder.weight)
@@ -310,7 +310,7 @@ def test_a_scan_checkpoint_that_is_missing_misplaced_or_foreign_is_rejected(tmp_
     )
     selflabel = METHODS.get("scan").build(config, nn.Linear(D, D), K, D)
     with pytest.raises(CheckpointError, match="holds no SCAN-stage trial"):
-        selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(None))
+        selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(None), seed=selflabel.config.train.seed)
 
 
 @pytest.mark.slow
