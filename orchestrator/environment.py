@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.plan import PlannedTrial
-from orchestrator.spec import Resources
+from orchestrator.sweep_spec import Resources
 from trainables.errors import ConfigError, DcsweepError
 
 PATH_KEYS = ("encoder.checkpoint", "dataset.root")

@@ -23,8 +23,8 @@ from orchestrator.live_view import SweepHeader
 from orchestrator.locks import driver_lock
 from orchestrator.plan import PlannedTrial, plan_trials
 from orchestrator.progress import SweepProgress, log_path
-from orchestrator.spec import SWEEP_NAME, SweepSpec, load_spec, parse_spec
-from orchestrator.trainable import build_trainable, resolve_trial, trial_dirname
+from orchestrator.sweep_spec import SWEEP_NAME, SweepSpec, load_spec, parse_spec
+from orchestrator.tracked_trial import build_trainable, resolve_trial, trial_dirname
 from orchestrator.workspace import Workspace
 from orchestrator.yaml_io import dump_yaml, load_yaml
 from trainables.errors import ConfigError, DcsweepError

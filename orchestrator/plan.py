@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orchestrator.spec import SearchSpec, SweepSpec
+from orchestrator.sweep_spec import SearchSpec, SweepSpec
 from trainables.config import MethodConfig, Section, TrialConfig, flatten, parse_trial_config
 from trainables.errors import ConfigError
 from trainables.validation import validate_trial_config
@@ -56,7 +56,7 @@ class PlannedTrial:
         return parse_trial_config(self.resolved if self.resolved is not None else self.config)
 
     def as_tune_config(self) -> dict[str, Any]:
-        """The value Ray Tune passes to the trainable (see ``orchestrator.trainable``)."""
+        """The value Ray Tune passes to the trainable (see ``orchestrator.tracked_trial``)."""
         return {
             "name": self.name, "arm": self.arm, "seed": self.seed, "key": self.key, "config": self.config,
             RESOLVED: flatten(self.trial_config),

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from trainables.errors import ConfigError, describe_validation_error
 
+DEFAULT_EPOCHS = 100  # the paper's protocol
+
 
 class Section(BaseModel):
     """A config section: unknown keys are errors, assignments are re-validated."""
@@ -119,7 +121,7 @@ class TrainConfig(Section):
     decayed per epoch by ``lr_factor``, for short protocols whose last epochs must settle.
     """
 
-    epochs: int = Field(default=100, ge=1)
+    epochs: int = Field(default=DEFAULT_EPOCHS, ge=1)
     batch_size: int = Field(default=256, ge=2)
     score_batch_size: int = Field(default=1024, ge=1)
     lr_head: float = Field(default=1e-4, gt=0)

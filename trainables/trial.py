@@ -1,6 +1,6 @@
 """One trial, in-process: assemble the parts from a TrialConfig, run the epochs, checkpoint, report to callbacks.
 
-Usable without Ray (tests, debugging); ``trainables.tune_trainable`` adapts it to Ray Tune.
+Usable without Ray (tests, debugging); ``trainables.tune_session`` adapts it to Ray Tune.
 
 Example:
     >>> result = run_trial({"dataset.name": "digits", "method.name": "scan", "train.epochs": 3})

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from trainables.checkpointing import (
+from trainables.trial_checkpoints import (
     capture_rng_state,
     check_fingerprint,
     config_fingerprint,

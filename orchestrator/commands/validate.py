@@ -25,7 +25,7 @@ def validate(
     from orchestrator.environment import check_datasets, check_devices, check_local_gpus, check_paths
     from orchestrator.workspace import Workspace
     from orchestrator.plan import plan_search, plan_trials
-    from orchestrator.spec import load_spec
+    from orchestrator.sweep_spec import load_spec
     from trainables.plugins import selection_warnings
 
     sweep = load_spec(spec, Workspace.create(workdir).workdir)

@@ -1,4 +1,4 @@
-"""A stand-in for ``trainables.tune_trainable.run_under_tune`` for orchestrator tests: a few cheap epochs.
+"""A stand-in for ``trainables.tune_session.run_under_tune`` for orchestrator tests: a few cheap epochs.
 
 Same contract: restores Ray's checkpoint, calls ``callbacks`` each epoch then reports with a checkpoint, and
 calls ``on_trial_end`` with a result. Epoch ``e`` reports ``acc = e / epochs`` so histories are checkable.

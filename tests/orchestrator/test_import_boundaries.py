@@ -36,7 +36,7 @@ def test_planning_every_shipped_spec_checks_every_trial_without_torch(tmp_path: 
     code = (
         "from pathlib import Path\n"
         "from orchestrator.plan import plan_search, plan_trials\n"
-        "from orchestrator.spec import load_spec, shipped_spec_names\n"
+        "from orchestrator.sweep_spec import load_spec, shipped_spec_names\n"
         "from trainables.plugins import selection_warnings\n"
         f"workdir = Path({str(tmp_path)!r})\n"
         "for name in shipped_spec_names():\n"

@@ -10,9 +10,9 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator import tracking
 from orchestrator.plan import plan_trials, trial_key
-from orchestrator.spec import parse_spec
-from orchestrator.trainable import sweep_trainable
-from trainables import tune_trainable
+from orchestrator.sweep_spec import parse_spec
+from orchestrator.tracked_trial import sweep_trainable
+from trainables import tune_session
 from trainables.config import TrialConfig
 
 SPEC = {
@@ -48,7 +48,7 @@ def test_a_planned_trial_is_validated_once_and_its_config_object_reaches_the_tri
     assert all(trial.trial_config is trial.trial_config for trial in trials) and len(validations) == 2
 
     context = tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "epsilon", "h", "name: e\n")
-    monkeypatch.setattr(tune_trainable, "current_node_id", lambda: "node-1")
+    monkeypatch.setattr(tune_session, "current_node_id", lambda: "node-1")
     received: list[TrialConfig] = []
     trial = next(trial for trial in trials if trial.config["selection.epsilon"] == 0.25)
     ray_config = pickle.loads(pickle.dumps({"trial": trial.as_tune_config()}))  # what Ray hands the worker

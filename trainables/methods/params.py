@@ -47,7 +47,7 @@ class ScanParams(MethodParams):
                 "method.params.stage='selflabel' or remove it"
             )
         if self.scan_checkpoint is not None:
-            from trainables.checkpointing import STATE_FILE  # torch: only when a checkpoint is named
+            from trainables.trial_checkpoints import STATE_FILE  # torch: only when a checkpoint is named
 
             if not (self.scan_checkpoint / STATE_FILE).is_file():
                 raise ValueError(

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from trainables.checkpointing import load_checkpoint
+from trainables.trial_checkpoints import load_checkpoint
 from trainables.config import TrialConfig
 from trainables.errors import CheckpointError
 from trainables.methods import METHODS

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from trainables import run_trial
-from trainables.checkpointing import save_checkpoint
+from trainables.trial_checkpoints import save_checkpoint
 from trainables.config import TrialConfig
 from trainables.validation import validate_trial_config
 from trainables.errors import CheckpointError, ConfigError

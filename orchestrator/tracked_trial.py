@@ -1,7 +1,7 @@
 """The function Ray Tune runs for each trial: the trial side's ``run_under_tune`` plus MLflow tracking and failures.
 
 The driver's Ray calls (binding the trainable, its resources) are here; every call made inside a running trial
-goes through ``trainables.tune_trainable``.
+goes through ``trainables.tune_session``.
 
 Ray passes ``{"trial": PlannedTrial.as_tune_config(), <searched dotted keys>..., "__trial_index__": i}``; the
 searched keys (Optuna) override the trial's config and the Repeater index picks the seed of a search trial.
@@ -53,12 +53,12 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext, body: Body | 
     """Run one trial under Ray Tune, logging to its (found or created) MLflow child run.
 
     A trial whose run is already FINISHED is not trained again: its final metrics are reported once.
-    ``body`` is the trial side's ``trainables.tune_trainable.run_under_tune`` unless a test injects another.
+    ``body`` is the trial side's ``trainables.tune_session.run_under_tune`` unless a test injects another.
 
     Raises:
         Whatever the trial raises, after its run is ended FAILED with the error tag (Ray then retries it).
     """
-    from trainables.tune_trainable import current_node_id, report_metrics, run_under_tune
+    from trainables.tune_session import current_node_id, report_metrics, run_under_tune
 
     body = body or run_under_tune
     trial = resolve_trial(config)
