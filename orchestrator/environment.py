@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.plan import PlannedTrial
-from orchestrator.spec import Resources
-from trainables.config import parse_trial_config
+from orchestrator.sweep_spec import Resources
 from trainables.errors import ConfigError, DcsweepError
 
 PATH_KEYS = ("encoder.checkpoint", "dataset.root")
@@ -48,7 +47,7 @@ def check_devices(trials: Sequence[PlannedTrial]) -> None:
 
     checked: set[str] = set()
     for trial in trials:
-        device = parse_trial_config(trial.config).train.device
+        device = trial.trial_config.train.device
         if device not in checked:
             try:
                 resolve_device(device)
@@ -67,7 +66,7 @@ def check_datasets(trials: Sequence[PlannedTrial]) -> None:
 
     opened: set[str] = set()
     for trial in trials:
-        dataset = parse_trial_config(trial.config).dataset
+        dataset = trial.trial_config.dataset
         identity = dataset.model_dump_json()
         if identity not in opened:
             try:

@@ -7,7 +7,6 @@ import sys
 from collections.abc import Callable, Iterable
 
 from orchestrator.plan import PlannedTrial
-from trainables.config import parse_trial_config
 
 
 def _to_stderr(line: str) -> None:
@@ -31,7 +30,7 @@ def prefill_feature_cache(trials: Iterable[PlannedTrial], warn: Callable[[str], 
     prepared: set[tuple[str, str, str]] = set()
     checked: set[tuple[str, str]] = set()
     for trial in trials:
-        config = parse_trial_config(trial.config)
+        config = trial.trial_config
         weights = encoder_cache_key(config.encoder, config.train.seed)
         identity = (config.dataset.model_dump_json(), weights, str(config.cache_dir))
         if identity in prepared:

@@ -23,45 +23,12 @@ from orchestrator.live_view import SweepHeader
 from orchestrator.locks import driver_lock
 from orchestrator.plan import PlannedTrial, plan_trials
 from orchestrator.progress import SweepProgress, log_path
-from orchestrator.spec import SWEEP_NAME, SweepSpec, load_spec, parse_spec
-from orchestrator.trainable import build_trainable, resolve_trial, trial_dirname
+from orchestrator.sweep_spec import SWEEP_NAME, SweepSpec, load_spec, parse_spec
+from orchestrator.tracked_trial import build_trainable, resolve_trial, trial_dirname
+from orchestrator.workspace import Workspace
 from orchestrator.yaml_io import dump_yaml, load_yaml
 from trainables.errors import ConfigError, DcsweepError
 from trainables.plugins import selection_warnings
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """Where a sweep keeps its state: the workdir, Ray's storage and the MLflow backend."""
-
-    workdir: Path
-    storage: str
-    tracking_uri: str
-    storage_is_shared: bool = False
-
-    @classmethod
-    def create(cls, workdir: Path, storage: str | None = None, tracking_uri: str | None = None) -> Workspace:
-        """The workspace of ``workdir`` (nothing is created yet).
-
-        Raises:
-            ConfigError: ``workdir`` exists but is not a folder.
-        """
-        workdir = workdir.expanduser().resolve()
-        if workdir.exists() and not workdir.is_dir():
-            raise ConfigError(f"--workdir {workdir} is a file, not a folder; pass a folder path (it is created if missing)")
-        return cls(
-            workdir=workdir,
-            storage=storage or str(workdir / "ray_results"),
-            tracking_uri=tracking_uri or tracking.default_tracking_uri(workdir),
-            storage_is_shared=storage is not None,
-        )
-
-    @property
-    def artifact_root(self) -> Path:
-        return self.workdir / "mlartifacts"
-
-    def experiment_path(self, sweep_id: str) -> str:
-        return f"{self.storage.rstrip('/')}/{sweep_id}"
 
 
 @dataclass(frozen=True)
@@ -135,7 +102,7 @@ def run_sweep(
         driver_lock(workspace.workdir, spec.name),
         watch_interrupts() as watch,
     ):
-        for line in selection_warnings(trial.config for trial in trials):  # only for a sweep that will run
+        for line in selection_warnings(trial.trial_config for trial in trials):  # only for a sweep that will run
             progress.warn(f"warning: {line}")
         if prefill:  # before MLflow is written: an unreadable dataset or checkpoint stops here
             from orchestrator.feature_cache import prefill_feature_cache

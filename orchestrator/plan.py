@@ -3,44 +3,69 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import cached_property
 import difflib
 import hashlib
 import itertools
 import json
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from orchestrator.spec import SearchSpec, SweepSpec
+from orchestrator.sweep_spec import SearchSpec, SweepSpec
 from trainables.config import MethodConfig, Section, TrialConfig, flatten, parse_trial_config
 from trainables.errors import ConfigError
+from trainables.validation import validate_trial_config
 
 FREE_DICT_KEYS = ("dataset.options", "method.params")
 SEED_KEY = "train.seed"
 ARM_KEY = "arm"  # in an ``exclude`` rule: the arm's name
 DATASET_KEY = "dataset.name"
 CACHE_KEY = "cache_dir"
+RESOLVED = "resolved"  # in a trial's Ray config: the canonical flat form of its validated TrialConfig
 DEFAULT_METHOD = MethodConfig.model_fields["name"].default
 NUMERIC = (int, float)
 
 
 @dataclass(frozen=True)
 class PlannedTrial:
-    """One trial of a sweep: readable name, ablation arm, seed, idempotence key and its flat dotted config."""
+    """One trial of a sweep: readable name, ablation arm, seed, idempotence key and its flat dotted overrides.
+
+    ``config`` holds the spec's overrides that make this trial (what names and grids refer to). ``resolved`` is
+    the TrialConfig the planner validated, once; its canonical flat form (every key, JSON values) is what travels
+    to Ray (``RESOLVED``) and is logged to MLflow. Rebuilt from Ray's dict, ``resolved`` is that flat form, parsed
+    against the schema on first use of ``trial_config`` and not validated again.
+    """
 
     name: str
     arm: str
     seed: int
     key: str
     config: dict[str, Any]
+    resolved: TrialConfig | dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def trial_config(self) -> TrialConfig:
+        """The resolved TrialConfig of this trial (rebuilt at most once per object)."""
+        if isinstance(self.resolved, TrialConfig):
+            return self.resolved
+        return parse_trial_config(self.resolved if self.resolved is not None else self.config)
 
     def as_tune_config(self) -> dict[str, Any]:
-        """The value Ray Tune passes to the trainable (see ``orchestrator.trainable``)."""
-        return {"name": self.name, "arm": self.arm, "seed": self.seed, "key": self.key, "config": self.config}
+        """The value Ray Tune passes to the trainable (see ``orchestrator.tracked_trial``)."""
+        return {
+            "name": self.name, "arm": self.arm, "seed": self.seed, "key": self.key, "config": self.config,
+            RESOLVED: flatten(self.trial_config),
+        }
+
+
+def resolved_trial(name: str, arm: str, overrides: dict[str, Any], config: TrialConfig) -> PlannedTrial:
+    """The PlannedTrial of ``overrides`` once validated into ``config``: its key and seed come from ``config``."""
+    return PlannedTrial(name=name, arm=arm, seed=config.train.seed, key=trial_key(config), config=overrides, resolved=config)
 
 
 def plan_trials(spec: SweepSpec, workdir: Path) -> list[PlannedTrial]:
@@ -73,11 +98,11 @@ def plan_trials(spec: SweepSpec, workdir: Path) -> list[PlannedTrial]:
                     used_rules.update(matched)
                     continue
                 name = "/".join([str(config.get("method.name", DEFAULT_METHOD)), arm, *labels, f"seed{seed}"])
-                key = trial_key(validate_trial_config(config, context=f"trial {name}"))
-                if key in names_by_key:
-                    raise ConfigError(_same_config_message(names_by_key[key], name))
-                names_by_key[key] = name
-                trials.append(PlannedTrial(name=name, arm=arm, seed=seed, key=key, config=config))
+                trial = resolved_trial(name, arm, config, validate_trial_config(config, context=f"trial {name}"))
+                if trial.key in names_by_key:
+                    raise ConfigError(_same_config_message(names_by_key[trial.key], name))
+                names_by_key[trial.key] = name
+                trials.append(trial)
     unused = [index for index in range(len(spec.exclude)) if index not in used_rules]
     if unused:
         raise ConfigError(
@@ -176,29 +201,6 @@ def validate_search_space(search: SearchSpec, fixed: dict[str, Any]) -> None:
         values = param.choices if param.choices is not None else [_typed(param.low, param.type), _typed(param.high, param.type)]
         for value in values:
             validate_trial_config({**fixed, key: value}, context=where)
-
-
-def validate_trial_config(config: dict[str, Any], context: str) -> TrialConfig:
-    """Parse a flat config; plug-in names are checked first so that the message names their key."""
-    from trainables.data import DATASETS
-    from trainables.methods import METHODS
-    from trainables.models import ENCODERS
-    from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
-
-    registries = {
-        "dataset.name": DATASETS, "encoder.arch": ENCODERS, "method.name": METHODS,
-        "init.strategy": INIT_STRATEGIES, "selection.strategy": SELECTION_STRATEGIES,
-    }
-    for key, registry in registries.items():
-        if key in config and config[key] not in registry:
-            raise ConfigError(
-                f"{context}: {key} is {config[key]!r}, which is not a known {registry.kind}; "
-                f"choose one of: {', '.join(registry.names())}"
-            )
-    try:
-        return parse_trial_config(config)
-    except ConfigError as error:
-        raise ConfigError(f"{context}: {error}") from None
 
 
 def check_key(key: str, where: str) -> None:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 
 from orchestrator.live_view import SweepBoard, SweepHeader
-from orchestrator.trainable import resolve_trial
+from orchestrator.tracked_trial import resolve_trial
 
 EPOCHS_KEY = "train.epochs"
 REFRESH_PER_S = 2

@@ -21,14 +21,16 @@ from ray.tune.search.optuna import OptunaSearch
 
 from orchestrator import tracking
 from orchestrator.environment import check_local_gpus, check_paths
-from orchestrator.launcher import Workspace, connect_ray, run_config, sweep_header
+from orchestrator.launcher import connect_ray, run_config, sweep_header
 from orchestrator.progress import SweepProgress, log_path
 from orchestrator.plan import PlannedTrial, plan_search, trial_key
-from orchestrator.spec import SearchParam, SearchSpec, SweepSpec, load_spec
-from orchestrator.trainable import (
+from orchestrator.sweep_spec import SearchParam, SearchSpec, SweepSpec, load_spec
+from orchestrator.tracked_trial import (
     REPEAT_INDEX, TRIAL, build_trainable, resolve_trial, search_trial_template, trial_dirname,
 )
+from orchestrator.workspace import Workspace
 from orchestrator.yaml_io import dump_yaml
+from trainables.config import DEFAULT_EPOCHS
 
 
 TRIAL_NAMES = "trial_names"
@@ -193,7 +195,7 @@ def _existing_trials(workspace: Workspace, study_name: str) -> int:
 def _scheduler(search: SearchSpec, fixed: dict[str, Any]) -> Any:
     if search.scheduler == "none":
         return None
-    epochs = int(fixed.get("train.epochs", 100))
+    epochs = int(fixed.get("train.epochs", DEFAULT_EPOCHS))
     return ASHAScheduler(
         metric=search.metrics[0], mode=search.modes[0], time_attr="training_iteration", max_t=epochs,
         grace_period=max(1, epochs // 8),

@@ -1,6 +1,6 @@
 """Every MLflow call of dcsweep: one parent run per sweep, one child run per trial, found again by tags.
 
-Schema (shared with ``reports``): experiment ``dcsweep/<sweep>``; parent run named after the sweep with tags
+Schema (its names in ``orchestrator.mlflow_layout``, shared with ``reports``): experiment ``dcsweep/<sweep>``; parent run named after the sweep with tags
 ``dcsweep.role=sweep``, ``dcsweep.sweep_id``, ``dcsweep.spec_hash``, ``dcsweep.code_version`` and the artifact
 ``spec.yaml``; child runs tagged ``mlflow.parentRunId``, ``dcsweep.role=trial``, ``dcsweep.sweep_id``,
 ``dcsweep.trial_name``, ``dcsweep.trial_key``, ``dcsweep.arm``, ``dcsweep.seed`` (and ``dcsweep.error`` when
@@ -30,42 +30,37 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from orchestrator.locks import held_lock
+from orchestrator.mlflow_layout import (  # noqa: F401  (default_tracking_uri: also reached here)
+    ARM,
+    CODE_VERSION,
+    ERROR,
+    LAST_EPOCH,
+    NODE_ID,
+    PARENT,
+    ROLE,
+    RUN_NAME,
+    SEED,
+    SPEC_HASH,
+    SQLITE_PREFIX,
+    SWEEP_ID,
+    TRIAL_KEY,
+    TRIAL_NAME,
+    default_tracking_uri,
+    experiment_name,
+)
+from trainables.metric_names import STOP_EPOCH, TOTAL_TRAIN_TIME
 
-ROLE = "dcsweep.role"
-SWEEP_ID = "dcsweep.sweep_id"
-SPEC_HASH = "dcsweep.spec_hash"
-CODE_VERSION = "dcsweep.code_version"
-TRIAL_NAME = "dcsweep.trial_name"
-TRIAL_KEY = "dcsweep.trial_key"
-ARM = "dcsweep.arm"
-SEED = "dcsweep.seed"
-ERROR = "dcsweep.error"
-NODE_ID = "dcsweep.node_id"
-PARENT = "mlflow.parentRunId"
-RUN_NAME = "mlflow.runName"
 MAX_TAG_CHARS = 5000
 EPOCH = "epoch"  # the step of every per-epoch metric, never a metric itself
-LAST_EPOCH = "dcsweep.last_epoch"  # tag: the highest epoch a trial's run has logged
 UNLOGGED_PARAMS = ("cache_dir",)  # where the feature cache lives says nothing about the trial
-SUMMARY_METRICS = ("acc", "nmi", "ari", "pruned_frac", "total_train_time_s")
+SUMMARY_TABLE_METRICS = ("acc", "nmi", "ari", "pruned_frac", TOTAL_TRAIN_TIME)  # the arms summary's columns
 BATCH = 100
-SQLITE_PREFIX = "sqlite:///"
 LOCAL_BACKEND_SCHEMES = ("", "file", "sqlite")
 
 
 def is_local_backend(tracking_uri: str) -> bool:
     """True for a backend only this machine can reach (a sqlite file or a folder), False for a tracking server."""
     return urlparse(tracking_uri).scheme in LOCAL_BACKEND_SCHEMES
-
-
-def default_tracking_uri(workdir: Path) -> str:
-    """The embedded backend: ``sqlite:///<workdir>/mlflow.db``."""
-    return f"{SQLITE_PREFIX}{workdir.resolve() / 'mlflow.db'}"
-
-
-def experiment_name(sweep_id: str) -> str:
-    """``dcsweep/<sweep name>``."""
-    return f"dcsweep/{sweep_id}"
 
 
 @dataclass(frozen=True)
@@ -225,7 +220,7 @@ class TrialRun:
 
     def finish(self, final: Mapping[str, Any], curve: list[dict[str, Any]], predictions: Mapping[str, np.ndarray]) -> None:
         """Log the final scalars, ``predictions.npz`` and ``curve.csv``, and end the run FINISHED."""
-        self._log_metrics(final, step=int(final.get("stop_epoch", 0)))
+        self._log_metrics(final, step=int(final.get(STOP_EPOCH, 0)))
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
             np.savez_compressed(folder / "predictions.npz", **predictions)
@@ -236,7 +231,7 @@ class TrialRun:
 
     def end_stopped(self, epoch: int) -> None:
         """End a run that was stopped early, FINISHED with ``stop_epoch`` = its last epoch (no artifacts)."""
-        self._log_metrics({"stop_epoch": epoch}, step=epoch)
+        self._log_metrics({STOP_EPOCH: epoch}, step=epoch)
         self._client.set_terminated(self.run_id, "FINISHED")
         self.status = "FINISHED"
 
@@ -348,7 +343,7 @@ def log_arm_summary(context: SweepContext) -> list[dict[str, Any]]:
     rows = [_arm_row(arm, metrics) for arm, metrics in groups.items()]
     values = {
         f"{metric}_{stat}/{_metric_safe(row['arm'])}": row[metric][index]
-        for row in rows for metric in SUMMARY_METRICS if metric in row
+        for row in rows for metric in SUMMARY_TABLE_METRICS if metric in row
         for index, stat in enumerate(("mean", "std"))
     }
     now = int(time.time() * 1000)
@@ -374,7 +369,7 @@ def _finished_trial_runs(client: MlflowClient, context: SweepContext) -> list[An
 def _arm_row(arm: str, runs: list[Mapping[str, float]]) -> dict[str, Any]:
     """``{"arm", "n", <metric>: (mean, std)}`` with the sample std (ddof=1; 0 for one seed)."""
     row: dict[str, Any] = {"arm": arm, "n": len(runs)}
-    for metric in SUMMARY_METRICS:
+    for metric in SUMMARY_TABLE_METRICS:
         values = np.array([run[metric] for run in runs if metric in run], dtype=float)
         if values.size:
             row[metric] = (float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0)
@@ -387,7 +382,7 @@ def _metric_safe(name: str) -> str:
 
 
 def _table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    metrics = [metric for metric in SUMMARY_METRICS if any(metric in row for row in rows)]
+    metrics = [metric for metric in SUMMARY_TABLE_METRICS if any(metric in row for row in rows)]
     cells = [
         [row["arm"], str(row["n"]), *(f"{row[m][0]:.4f} ± {row[m][1]:.4f}" if m in row else "" for m in metrics)]
         for row in rows

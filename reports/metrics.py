@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from trainables.metric_names import SELECTOR_KEYS
+
 FRACTION_METRICS = frozenset(
     {
         "acc",
@@ -35,14 +37,9 @@ LOWER_IS_BETTER = frozenset(
     }
 )
 
-UNRANKED = frozenset({"pruned_frac", "mean_pruned_frac", "reinclusion_frac", "pruned_acc", "mean_abs_d2s"})
+UNRANKED = frozenset({"pruned_frac", "mean_pruned_frac", "reinclusion_frac", "pruned_acc", *SELECTOR_KEYS})
 """Descriptions of what a trial did, with no better direction: never bolded as best."""
 
-REFERENCE_METRICS = {"acc": "kmeans_acc", "nmi": "kmeans_nmi", "ari": "kmeans_ari"}
-"""Metric -> the same metric of K-means on the pre-trained features, logged once per trial (the reference row)."""
-
-SUMMARY_METRICS = frozenset({"stop_epoch", "total_train_time_s", *REFERENCE_METRICS.values()})
-"""Logged once per trial, not per epoch."""
 
 _LABELS = {
     "acc": "ACC",
@@ -60,6 +57,7 @@ _LABELS = {
     "kmeans_nmi": "K-means NMI",
     "kmeans_ari": "K-means ARI",
     "mean_abs_d2s": "mean |D2 S|",
+    "mean_abs_d2l": "mean |D2 L|",
     "train_time_s": "train time (s)",
     "total_train_time_s": "total train time (s)",
     "stop_epoch": "stop epoch",

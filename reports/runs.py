@@ -22,14 +22,15 @@ from mlflow.entities import Run
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 
+from orchestrator.mlflow_layout import (
+    EXPERIMENT_PREFIX, ROLE, SQLITE_PREFIX, TAG_PREFIX, TRIAL_KEY, TRIAL_NAME, experiment_name,
+)
 from reports.convergence import not_converged
 from reports.errors import ReportError
-from reports.metrics import SUMMARY_METRICS
+from trainables.metric_names import SUMMARY_METRICS
 
 EpochChoice = Literal["last", "best", "early_stop"]
 EPOCH_CHOICES: tuple[str, ...] = ("last", "best", "early_stop")
-EXPERIMENT_PREFIX = "dcsweep/"
-TAG_PREFIX = "dcsweep."
 FINISHED, FAILED = "FINISHED", "FAILED"
 TRIAL_COLUMNS = [
     "run_id", "status", "trial_name", "trial_key", "arm", "seed", "error", "selected_epoch", "not_converged"
@@ -68,11 +69,6 @@ class SweepRuns:
         return self.trials[self.trials["status"] == FINISHED]
 
 
-def tracking_uri_for(workdir: Path) -> str:
-    """The default tracking URI of a workdir: ``sqlite:///<workdir>/mlflow.db`` (absolute)."""
-    return f"sqlite:///{(Path(workdir).expanduser().resolve() / 'mlflow.db').as_posix()}"
-
-
 def load_sweep(sweep: str, tracking_uri: str, epoch: EpochChoice | None = None) -> SweepRuns:
     """Read every trial of ``sweep`` with its metrics at ``epoch`` (``last``, ``best`` by ACC or ``early_stop``).
 
@@ -83,7 +79,7 @@ def load_sweep(sweep: str, tracking_uri: str, epoch: EpochChoice | None = None) 
     """
     _require_database(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT_PREFIX + sweep)
+    experiment = client.get_experiment_by_name(experiment_name(sweep))
     if experiment is None:
         known = ", ".join(known_sweeps(client)) or "none"
         raise ReportError(f"no sweep named {sweep!r} in {tracking_uri}; known sweeps: {known}")
@@ -92,7 +88,7 @@ def load_sweep(sweep: str, tracking_uri: str, epoch: EpochChoice | None = None) 
     epoch = epoch or (spec.get("report") or {}).get("epoch", "last")
     if epoch not in EPOCH_CHOICES:
         raise ReportError(f"epoch must be one of {', '.join(EPOCH_CHOICES)}, but got {epoch!r}; pass one of those")
-    runs = _search_all(client, experiment.experiment_id, f"tags.`{TAG_PREFIX}role` = 'trial'")
+    runs = _search_all(client, experiment.experiment_id, f"tags.`{ROLE}` = 'trial'")
     runs = _one_run_per_trial(runs)
     histories = pd.concat([_history(client, run) for run in runs], ignore_index=True) if runs else pd.DataFrame()
     rows = [_trial_row(run, histories, epoch) for run in runs]
@@ -123,8 +119,8 @@ def known_sweeps(client: MlflowClient) -> list[str]:
 
 def _require_database(tracking_uri: str) -> None:
     """Refuse a sqlite URI whose file is missing, so that a typo does not create an empty database."""
-    if tracking_uri.startswith("sqlite:///"):
-        path = Path(tracking_uri.removeprefix("sqlite:///"))
+    if tracking_uri.startswith(SQLITE_PREFIX):
+        path = Path(tracking_uri.removeprefix(SQLITE_PREFIX))
         if not path.is_file():
             raise ReportError(
                 f"no MLflow database at {path}; pass --workdir of a folder where `dcsweep run` has written runs "
@@ -149,8 +145,8 @@ def _one_run_per_trial(runs: list[Run]) -> list[Run]:
     ranked = sorted(runs, key=lambda r: (r.info.status == FINISHED, r.info.start_time or 0), reverse=True)
     chosen: dict[str, Run] = {}
     for run in ranked:
-        chosen.setdefault(run.data.tags.get(TAG_PREFIX + "trial_key", run.info.run_id), run)
-    return sorted(chosen.values(), key=lambda r: r.data.tags.get(TAG_PREFIX + "trial_name", r.info.run_id))
+        chosen.setdefault(run.data.tags.get(TRIAL_KEY, run.info.run_id), run)
+    return sorted(chosen.values(), key=lambda r: r.data.tags.get(TRIAL_NAME, r.info.run_id))
 
 
 def _history(client: MlflowClient, run: Run) -> pd.DataFrame:
@@ -239,7 +235,7 @@ def _no_finished_message(sweep: str, trials: pd.DataFrame) -> str:
 
 def _parent_run(client: MlflowClient, experiment_id: str) -> Run | None:
     """The sweep's parent run (tag ``dcsweep.role=sweep``), or None if the writer made none."""
-    runs = _search_all(client, experiment_id, f"tags.`{TAG_PREFIX}role` = 'sweep'")
+    runs = _search_all(client, experiment_id, f"tags.`{ROLE}` = 'sweep'")
     return max(runs, key=lambda r: r.info.start_time or 0) if runs else None
 
 

@@ -12,12 +12,12 @@ from reports.convergence import WINDOW_FRACTION
 from reports.grouping import hidden_dimensions, label, require_columns
 from reports.metrics import (
     FRACTION_METRICS,
-    REFERENCE_METRICS,
     higher_is_better,
     is_ranked,
     metric_label,
     to_display,
 )
+from trainables.metric_names import REFERENCE_METRICS
 from reports.names import key_label, value_labels, value_order
 from reports.paper import lookup_paper_values
 from reports.render import TextTable

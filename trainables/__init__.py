@@ -1,4 +1,4 @@
-"""What one trial runs: ``run_trial`` in-process, or ``trainables.tune_trainable`` under Ray Tune.
+"""What one trial runs: ``run_trial`` in-process, or ``trainables.tune_session`` under Ray Tune.
 
 ``run_trial`` and ``TrialResult`` are imported lazily so that importing a small submodule (e.g.
 ``trainables.config``) does not pull in torch, the datasets and every plug-in.

@@ -1,7 +1,7 @@
 """TrialConfig: the validated, nested configuration of one run, and its flat dotted-key form.
 
-Every value a user can set is checked here, at the boundary, so that the engine and the plug-ins can
-assume valid input. Names (dataset, encoder, method, strategies) are checked against their registries.
+Every value a user can set has its type and range here; ``trainables.validation`` adds the checks that need the
+registries (plug-in names, ``method.params``), so this schema imports no registry.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, describe_validation_error
+
+DEFAULT_EPOCHS = 100  # the paper's protocol
 
 
 class Section(BaseModel):
@@ -119,7 +121,7 @@ class TrainConfig(Section):
     decayed per epoch by ``lr_factor``, for short protocols whose last epochs must settle.
     """
 
-    epochs: int = Field(default=100, ge=1)
+    epochs: int = Field(default=DEFAULT_EPOCHS, ge=1)
     batch_size: int = Field(default=256, ge=2)
     score_batch_size: int = Field(default=1024, ge=1)
     lr_head: float = Field(default=1e-4, gt=0)
@@ -146,46 +148,17 @@ class TrialConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     cache_dir: Path = Path("~/.cache/dcsweep")
 
-    @model_validator(mode="after")
-    def _names_are_registered(self) -> TrialConfig:
-        from trainables.data import DATASETS
-        from trainables.methods import METHODS
-        from trainables.models import ENCODERS
-        from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
-
-        for key, registry, name in [
-            ("dataset.name", DATASETS, self.dataset.name),
-            ("encoder.arch", ENCODERS, self.encoder.arch),
-            ("method.name", METHODS, self.method.name),
-            ("init.strategy", INIT_STRATEGIES, self.init.strategy),
-            ("selection.strategy", SELECTION_STRATEGIES, self.selection.strategy),
-        ]:
-            if name not in registry:
-                raise ValueError(f"{key}: unknown {registry.kind} {name!r}; "
-                                 f"choose one of: {', '.join(registry.names())}")
-        METHODS.get(self.method.name).resolve_params(self)  # method.params checked here, before any run
-        return self
-
 
 def parse_trial_config(data: dict[str, Any]) -> TrialConfig:
-    """Validate a nested (or dotted-key) dict into a TrialConfig; raises ConfigError on one line."""
+    """Validate a nested (or dotted-key) dict against the schema; raises ConfigError on one line.
+
+    The schema alone: plug-in names and ``method.params`` are checked by ``trainables.validation``.
+    """
     nested = unflatten(data) if any("." in key for key in data) else data
     try:
         return TrialConfig.model_validate(nested)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
-
-
-def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
-    """One line naming the first bad key (after ``prefix``, e.g. "method.params."), the value and what is allowed."""
-    first = error.errors()[0]
-    key = prefix + ".".join(str(part) for part in first["loc"]) if first["loc"] else ""
-    message = first["msg"].removeprefix("Value error, ")
-    if not key:  # a whole-config check: its message names the key itself
-        return message
-    if first["type"] == "extra_forbidden":
-        return f"unknown key {key!r}; remove it or check its spelling"
-    return f"{key}: {message} (got {first.get('input')!r})"
 
 
 def flatten(config: TrialConfig | dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -6,8 +6,7 @@ import numpy as np
 
 from trainables.neighbours import knn
 
-HIGH, MEDIUM, LOW = 0, 1, 2
-REGION_NAMES = {HIGH: "high", MEDIUM: "medium", LOW: "low"}
+HIGH, MID, LOW = 0, 1, 2  # indices into ``trainables.metrics.REGIONS`` ("high", "mid", "low")
 
 
 def density_regions(features: np.ndarray, k: int = 10) -> np.ndarray:
@@ -15,7 +14,7 @@ def density_regions(features: np.ndarray, k: int = 10) -> np.ndarray:
 
     Every sample's mean Euclidean distance to its ``k`` nearest neighbours over the whole dataset
     (not per cluster) is ranked; the smallest third is ``HIGH`` (0) density, the middle third
-    ``MEDIUM`` (1), the largest third ``LOW`` (2). Ties are broken by sample index; when N is not
+    ``MID`` (1), the largest third ``LOW`` (2). Ties are broken by sample index; when N is not
     a multiple of 3 the regions differ in size by at most one.
 
     Args:

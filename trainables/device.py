@@ -1,10 +1,7 @@
-"""Choosing the torch device from a config string, and seeding every random number generator."""
+"""Choosing the torch device from a config string."""
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
 import torch
 
 from trainables.errors import ConfigError
@@ -40,10 +37,3 @@ def resolve_device(name: str) -> torch.device:
     elif device.type not in {"cpu", "cuda", "mps"}:
         raise ConfigError(f"train.device {name!r} is not supported; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     return device
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy's global generator and torch (CPU and every GPU)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)

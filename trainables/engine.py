@@ -1,4 +1,7 @@
-"""The epoch loop shared by every method: train on the retained samples, score the rest, evaluate.
+"""The epoch engine shared by every method: train one epoch on the retained samples, score the rest, evaluate.
+
+The trial loop around it (checkpoints, resume, callbacks) is ``trainables.trial_loop``; per-epoch seeding is
+``trainables.seeding``.
 
 Where each per-sample output comes from (method.md, DSS, "one footing"):
 - the stability signals of every sample (S_i = cos(P^w_i, P^s_i), the loss signal L_i = -log P^s_i[argmax P^w_i]
@@ -23,13 +26,9 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -37,28 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from trainables.checkpointing import (
-    capture_rng_state,
-    check_fingerprint,
-    config_fingerprint,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-)
-from trainables.config import TrainConfig, TrialConfig
-from trainables.errors import CheckpointError, TrainingError
+from trainables.config import TrainConfig
+from trainables.errors import TrainingError
 from trainables.methods.base import Batch, ClusteringMethod
+from trainables.metric_names import EVAL_KEYS, METRIC_KEYS, SELECTOR_KEYS
 from trainables.metrics import evaluate, hungarian_mapping, map_predictions
-from trainables.plugins import selector_metric_keys
 from trainables.plugins.base import SampleScores, SampleSelector
+from trainables.seeding import seed_epoch
 
-EVAL_KEYS = ("acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece")
-SELECTOR_KEYS = selector_metric_keys()  # each selector logs its own; NaN in the rows of the others
-# The row reported every epoch (design.md), in this order; the orchestrator validates spec metrics against it.
-METRIC_KEYS = (
-    "epoch", *EVAL_KEYS, "pruned_frac", "pruned_acc", "reinclusion_frac", *SELECTOR_KEYS,
-    "loss", "train_time_s", "score_time_s", "eval_time_s", "samples_trained",
-)
 PROBABILITY_FLOOR = 1e-12  # P^s is clamped here inside the log of the loss signal
 
 
@@ -101,16 +86,6 @@ class EpochOutcome:
 
     row: dict[str, float]
     stop: bool
-
-
-def seed_epoch(seed: int, epoch: int) -> tuple[np.random.Generator, torch.Generator]:
-    """Seed Python, NumPy and torch from (seed, epoch); return fresh NumPy and torch generators for the epoch."""
-    sequence = np.random.SeedSequence([seed % 2**63, epoch])
-    global_seed, loader_seed = (int(v) for v in sequence.generate_state(2, dtype=np.uint64) % 2**63)
-    random.seed(global_seed)
-    np.random.seed(global_seed % 2**32)
-    torch.manual_seed(global_seed)
-    return np.random.default_rng(sequence), torch.Generator().manual_seed(loader_seed)
 
 
 def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
@@ -291,14 +266,14 @@ class EpochEngine:
         method = self.parts.method
         device = self.parts.device
         weight_of = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
-        self._set_train_mode()
+        method.train()
         total_loss = torch.zeros((), dtype=torch.float64, device=device)
         trained, signal_time = 0, 0.0
         for batch in self._batches(self.parts.train_set, split_batches(order, self.train.batch_size), generator):
             if self.parts.selector.needs_scores:
                 start = self._clock()
                 self._record_signals(outputs, batch)
-                self._set_train_mode()
+                method.train()
                 signal_time += self._clock() - start
             sample_weight = None if weight_of is None else weight_of[batch.index]
             step = method.fit_batch(batch, self.parts.optimizers, sample_weight=sample_weight)
@@ -324,8 +299,7 @@ class EpochEngine:
         method = self.parts.method
         method.eval()
         with torch.no_grad():
-            weak = method.predict(Batch(views={"val": batch.views["weak"]}, index=batch.index, label=batch.label))
-            strong = method.predict(Batch(views={"val": batch.views["strong"]}, index=batch.index, label=batch.label))
+            weak, strong = method.predict(batch, view="weak"), method.predict(batch, view="strong")
         outputs.record_signals(batch.index, weak, strong)
 
     def _evaluate(self, epoch: int) -> dict[str, float]:
@@ -376,12 +350,6 @@ class EpochEngine:
             for group, rate in zip(optimizer.param_groups, rates):
                 group["lr"] = rate * factor
 
-    def _set_train_mode(self) -> None:
-        """Train mode, except a frozen encoder, which stays in eval mode (its BN statistics do not move)."""
-        self.parts.method.train()
-        if self.train.encoder_mode == "frozen":
-            self.parts.method.encoder.eval()
-
     def _batches(
         self, dataset: Dataset, batches: list[np.ndarray], generator: torch.Generator | None
     ) -> Iterator[Batch]:
@@ -416,134 +384,3 @@ def _chunks(indices: np.ndarray, size: int) -> list[np.ndarray]:
     return [indices[start:start + size] for start in range(0, len(indices), size)]
 
 
-@dataclass
-class TrialResult:
-    """Final metrics (the last row), the per-epoch curve, [N] predictions, [N, K] probabilities, stop epoch,
-    and the [N] ground-truth labels the predictions were scored against."""
-
-    metrics: dict[str, float]
-    curve: list[dict[str, float]]
-    predictions: np.ndarray
-    probabilities: np.ndarray
-    stop_epoch: int
-    labels: np.ndarray
-    reference: dict[str, float] = field(default_factory=dict)
-
-
-class TrialCallback(Protocol):
-    """Hooks called by the epoch loop; ``checkpoint_dir`` is only valid during the call (copy it to keep it)."""
-
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], checkpoint_dir: Path | None) -> None: ...
-
-    def on_trial_end(self, result: TrialResult) -> None: ...
-
-
-def run_epochs(
-    parts: TrialParts,
-    config: TrialConfig,
-    callbacks: Sequence[TrialCallback] = (),
-    resume_from: Path | None = None,
-    workdir: Path | None = None,
-) -> TrialResult:
-    """Run epochs 1..train.epochs over ``parts`` (or continue after the checkpoint ``resume_from``).
-
-    Stops early when ``parts.early_stop`` fires; a resumed early-stopped trial runs no further epoch, a resumed
-    trial whose ``train.epochs`` was raised continues to the new last epoch. Checkpoints go to ``workdir/checkpoints/epoch_NNNN`` (a
-    temporary folder when ``workdir`` is None) every ``train.checkpoint_every`` epochs and at the end; only the
-    latest is kept, so a callback that wants one must copy it during ``on_epoch_end``.
-
-    Raises:
-        CheckpointError: ``resume_from`` is unreadable or was written for a different config.
-        TrainingError: the loss diverged.
-    """
-    engine = EpochEngine(parts, config.train, config.method.name)
-    curve: list[dict[str, float]] = []
-    first_epoch, stopped = 1, False
-    if resume_from is not None:
-        state = load_resume_state(resume_from, config)
-        _load_engine_state(engine, state["engine"], resume_from)
-        restore_rng_state(state["rng"])
-        curve, first_epoch, stopped = list(state["curve"]), state["epoch"] + 1, state["stopped"]
-
-    epochs = config.train.epochs
-    with _working_directory(workdir) as root:
-        previous: Path | None = None
-        for epoch in range(first_epoch, epochs + 1) if not stopped else ():
-            outcome = engine.run_epoch(epoch, is_last=epoch == epochs)
-            curve.append(outcome.row)
-            stopped = outcome.stop
-            checkpoint = None
-            final = stopped or epoch == epochs
-            if epoch % config.train.checkpoint_every == 0 or final:
-                state = {
-                    "fingerprint": config_fingerprint(config),
-                    "epoch": epoch,
-                    "stopped": stopped,
-                    "curve": curve,
-                    "engine": engine.state_dict(with_probabilities=final),
-                    "rng": capture_rng_state(),
-                }
-                checkpoint = save_checkpoint(root / "checkpoints" / f"epoch_{epoch:04d}", state)
-            for callback in callbacks:
-                callback.on_epoch_end(epoch, dict(outcome.row), checkpoint)
-            if checkpoint is not None:
-                if previous is not None:
-                    shutil.rmtree(previous, ignore_errors=True)
-                previous = checkpoint
-            if stopped:
-                break
-
-    result = _result(engine, curve)
-    for callback in callbacks:
-        callback.on_trial_end(result)
-    return result
-
-
-def load_resume_state(path: Path, config: TrialConfig) -> dict[str, Any]:
-    """The state of the checkpoint at ``path``, checked to belong to ``config``.
-
-    Raises:
-        CheckpointError: unreadable, foreign, or written for a different config.
-    """
-    state = load_checkpoint(path)
-    check_fingerprint(state, config, path)
-    return state
-
-
-def _load_engine_state(engine: EpochEngine, state: dict[str, Any], path: Path) -> None:
-    try:
-        engine.load_state_dict(state)
-    except (KeyError, RuntimeError, ValueError) as error:
-        raise CheckpointError(
-            f"checkpoint {path} does not fit this trial ({type(error).__name__}); "
-            "resume with the config that wrote it or start the trial without resume_from"
-        ) from None
-
-
-def _result(engine: EpochEngine, curve: list[dict[str, float]]) -> TrialResult:
-    """The trial's result from the last evaluation; the stop epoch is early stopping's or the last epoch."""
-    probabilities = engine.probabilities
-    if probabilities is None:
-        probabilities = np.empty((0, engine.parts.method.num_clusters), dtype=np.float32)
-    early_stop = engine.parts.early_stop
-    stopped_at = early_stop.stop_epoch if early_stop is not None else None
-    return TrialResult(
-        metrics=dict(curve[-1]) if curve else {},
-        curve=curve,
-        predictions=probabilities.argmax(axis=1),
-        probabilities=probabilities,
-        stop_epoch=int(stopped_at if stopped_at is not None else (curve[-1]["epoch"] if curve else 0)),
-        labels=engine.parts.targets,
-        reference=dict(engine.parts.reference),
-    )
-
-
-@contextmanager
-def _working_directory(workdir: Path | None) -> Iterator[Path]:
-    """``workdir`` itself, or a temporary folder removed afterwards."""
-    if workdir is not None:
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-        yield Path(workdir)
-        return
-    with tempfile.TemporaryDirectory(prefix="dcsweep-trial-") as temporary:
-        yield Path(temporary)

@@ -1,5 +1,12 @@
 """User-facing errors: one sentence that names the problem and the fix."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class DcsweepError(Exception):
     """An error the user can cause and fix; the CLI prints it on one line and exits 2."""
@@ -19,3 +26,23 @@ class CheckpointError(DcsweepError):
 
 class TrainingError(DcsweepError):
     """Training diverged (e.g. a NaN loss); the message names the epoch and the method."""
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "", whole: str = "") -> str:
+    """One line naming the first bad key (after ``prefix``, e.g. "method.params."), the value and what is allowed.
+
+    An error of the whole model (no key) is called ``whole``; when that is empty its message, which names the
+    key itself, stands alone.
+    """
+    first = error.errors()[0]
+    key = prefix + ".".join(str(part) for part in first["loc"]) if first["loc"] else whole
+    message = first["msg"].removeprefix("Value error, ")
+    if not key:
+        return message
+    if first["type"] == "extra_forbidden":
+        return f"unknown key {key!r}; remove it or check its spelling"
+    if first["type"] == "missing":
+        return f"key {key!r} is missing; add it"
+    shown = first.get("input")
+    shown = shown if not isinstance(shown, dict | list) or len(repr(shown)) < 80 else type(shown).__name__
+    return f"{key}: {message} (got {shown!r})"

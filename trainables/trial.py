@@ -1,6 +1,6 @@
 """One trial, in-process: assemble the parts from a TrialConfig, run the epochs, checkpoint, report to callbacks.
 
-Usable without Ray (tests, debugging); ``trainables.tune_trainable`` adapts it to Ray Tune.
+Usable without Ray (tests, debugging); ``trainables.tune_session`` adapts it to Ray Tune.
 
 Example:
     >>> result = run_trial({"dataset.name": "digits", "method.name": "scan", "train.epochs": 3})
@@ -16,18 +16,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainables.config import TrialConfig, parse_trial_config
+from trainables.config import TrialConfig
 from trainables.data.base import ClusteringDataset, build_dataset
 from trainables.density import density_regions
-from trainables.device import resolve_device, seed_everything
-from trainables.engine import TrialCallback, TrialParts, TrialResult, load_resume_state, run_epochs
+from trainables.device import resolve_device
+from trainables.engine import TrialParts
 from trainables.features import extract_features
 from trainables.methods import METHODS
 from trainables.methods.base import dataset_view_source
+from trainables.metric_names import REFERENCE_METRICS
 from trainables.metrics import REGIONS, ari, cluster_accuracy, nmi
 from trainables.models.encoders import build_encoder, encoder_cache_key
 from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
 from trainables.plugins.early_stop import PruningEarlyStop
+from trainables.seeding import seed_everything
+from trainables.trial_loop import TrialCallback, TrialResult, load_resume_state, run_epochs
+from trainables.validation import validate_trial_config
 from trainables.view_sanity import cluster_labels
 
 __all__ = ["TrialCallback", "TrialResult", "assemble", "pretrained_features", "run_trial"]
@@ -45,17 +49,17 @@ def run_trial(
     """Run one trial to its last epoch (or early stop), continuing after the checkpoint ``resume_from`` if given.
 
     Checkpoints are written under ``workdir`` (a temporary folder when None) every ``train.checkpoint_every``
-    epochs and at the end; only the latest is kept (see ``trainables.engine.run_epochs``).
+    epochs and at the end; only the latest is kept (see ``trainables.trial_loop.run_epochs``).
 
     Raises:
         ConfigError: the config is invalid.
         CheckpointError: ``resume_from`` is unreadable or was written for a different config.
         TrainingError: the loss diverged.
     """
-    config = config if isinstance(config, TrialConfig) else parse_trial_config(config)
-    if resume_from is not None:
-        load_resume_state(resume_from, config)  # fail fast, before the dataset and model are built
-    return run_epochs(assemble(config), config, callbacks, resume_from=resume_from, workdir=workdir)
+    config = config if isinstance(config, TrialConfig) else validate_trial_config(config)
+    # Read (and checked) once, before the dataset and model are built, so that a foreign checkpoint fails fast.
+    resume = load_resume_state(resume_from, config) if resume_from is not None else None
+    return run_epochs(assemble(config), config, callbacks, resume_from=resume, workdir=workdir)
 
 
 def assemble(config: TrialConfig) -> TrialParts:
@@ -71,9 +75,7 @@ def assemble(config: TrialConfig) -> TrialParts:
     train_set = dataset.with_views(train_views)
     method.attach_view_source(dataset_view_source(train_set))
     method.prepare(features)
-    method.init_head(features, INIT_STRATEGIES.get(config.init.strategy)(config.init))
-    if config.train.encoder_mode == "frozen":
-        method.encoder.requires_grad_(False)
+    method.init_head(features, INIT_STRATEGIES.get(config.init.strategy)(config.init), config.train.seed)
     selector = SELECTION_STRATEGIES.get(config.selection.strategy)(
         config.selection, len(dataset), config.train.seed, config.train.epochs
     )
@@ -96,7 +98,7 @@ def kmeans_reference(features: np.ndarray, targets: np.ndarray, num_classes: int
     """ACC, NMI and ARI of K-means (K = ``num_classes``) on the L2-normalised [N, D] pre-trained features, as
     ``kmeans_acc`` etc.: what the features give before any head is trained."""
     labels = cluster_labels(features, num_classes, seed)
-    return {f"kmeans_{name}": score(targets, labels) for name, score in REFERENCE_SCORES.items()}
+    return {REFERENCE_METRICS[name]: score(targets, labels) for name, score in REFERENCE_SCORES.items()}
 
 
 def pretrained_features(config: TrialConfig) -> tuple[ClusteringDataset, torch.nn.Module, np.ndarray]:

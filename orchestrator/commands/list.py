@@ -11,7 +11,7 @@ from trainables.errors import ConfigError
 
 
 def _specs() -> list[str]:
-    from orchestrator.spec import shipped_spec_names
+    from orchestrator.sweep_spec import shipped_spec_names
 
     return shipped_spec_names()
 

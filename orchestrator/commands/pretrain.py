@@ -85,7 +85,8 @@ def pretrain_command(
     from pydantic import ValidationError
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from trainables.config import DatasetConfig, describe_validation_error
+    from trainables.config import DatasetConfig
+    from trainables.errors import describe_validation_error
     from trainables.errors import ConfigError
     from trainables.pretrain.corruption import CorruptionConfig
     from trainables.pretrain.train import PretrainOptions, pretrain

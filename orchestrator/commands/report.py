@@ -39,11 +39,12 @@ def report(
     from reports.build import build_report, default_out_dir
     from reports.errors import ReportError
     from reports.render import to_rich
-    from reports.runs import EPOCH_CHOICES, tracking_uri_for
+    from orchestrator.mlflow_layout import default_tracking_uri
+    from reports.runs import EPOCH_CHOICES
 
     if epoch is not None and epoch not in EPOCH_CHOICES:
         raise DcsweepError(f"--epoch must be one of {', '.join(EPOCH_CHOICES)}, but got {epoch!r}")
-    uri = tracking_uri or tracking_uri_for(workdir)
+    uri = tracking_uri or default_tracking_uri(workdir)
     out_dir = out or default_out_dir(workdir, sweep)
     try:
         result = build_report(sweep, uri, out_dir, {"epoch": epoch} if epoch else None)

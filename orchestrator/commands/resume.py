@@ -22,7 +22,8 @@ def resume(
 
     Ctrl-C (SIGINT) or SIGTERM stops it again, resumable; the exit code is then 130 or 143.
     """
-    from orchestrator.launcher import Workspace, resume_sweep
+    from orchestrator.launcher import resume_sweep
+    from orchestrator.workspace import Workspace
 
     workspace = Workspace.create(workdir, storage, tracking_uri)
     outcome = resume_sweep(sweep, workspace, address=address)

@@ -23,7 +23,8 @@ def run(
 
     Ctrl-C (SIGINT) or SIGTERM stops the sweep, resumable with `dcsweep resume`; the exit code is then 130 or 143.
     """
-    from orchestrator.launcher import Workspace, run_sweep
+    from orchestrator.launcher import run_sweep
+    from orchestrator.workspace import Workspace
 
     workspace = Workspace.create(workdir, storage, tracking_uri)
     outcome = run_sweep(spec, workspace, address=address)

@@ -24,7 +24,7 @@ def search(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Run SPEC's Optuna search (num_samples more points); prints the best trial or the Pareto front."""
-    from orchestrator.launcher import Workspace
+    from orchestrator.workspace import Workspace
     from orchestrator.search import run_search, study_storage
 
     workspace = Workspace.create(workdir, storage, tracking_uri)

@@ -23,7 +23,7 @@ def status(
 ) -> None:
     """List SWEEP's trials in spec order with status, last epoch, ACC % and pruned %, and the error if any."""
     from orchestrator import tracking
-    from orchestrator.launcher import Workspace
+    from orchestrator.workspace import Workspace
 
     workspace = Workspace.create(workdir, tracking_uri=tracking_uri)
     context = tracking.find_sweep(workspace.tracking_uri, sweep)
@@ -39,7 +39,7 @@ def status(
 def planned_order(context: Any, workdir: Any) -> list[str]:
     """The trial names of the sweep's logged spec, in the order the spec lists them (empty for a search)."""
     from orchestrator.plan import plan_trials
-    from orchestrator.spec import parse_spec
+    from orchestrator.sweep_spec import parse_spec
     from orchestrator.tracking import read_sweep_spec
     from orchestrator.yaml_io import load_yaml
 

@@ -10,6 +10,7 @@ import sys
 import typer
 
 from orchestrator.cli_app import app
+from orchestrator.mlflow_layout import DATABASE_FILE, default_tracking_uri
 from orchestrator.options import DEFAULT_WORKDIR, WorkdirOption
 from trainables.errors import ConfigError
 
@@ -22,14 +23,12 @@ def ui(
     port: int = typer.Option(5000, "--port", min=1, max=65535, help="Port on 127.0.0.1."),
 ) -> None:
     """Start the MLflow UI on http://127.0.0.1:PORT for WORKDIR's runs; Ctrl-C or SIGTERM stops it and its workers."""
-    from orchestrator import tracking
-
-    database = workdir.resolve() / "mlflow.db"
+    database = workdir.resolve() / DATABASE_FILE
     if not database.is_file():
         raise ConfigError(f"{database} does not exist; run a sweep with `dcsweep run SPEC --workdir {workdir}` first")
     command = [
         sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", tracking.default_tracking_uri(workdir),
+        "--backend-store-uri", default_tracking_uri(workdir),
     ]
     typer.echo(f"MLflow UI on http://127.0.0.1:{port}")
     raise typer.Exit(serve_until_stopped(command))

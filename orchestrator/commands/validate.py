@@ -23,9 +23,9 @@ def validate(
 ) -> None:
     """Validate SPEC (schema, keys, every trial's config); exit 2 with one message if it is invalid."""
     from orchestrator.environment import check_datasets, check_devices, check_local_gpus, check_paths
-    from orchestrator.launcher import Workspace
+    from orchestrator.workspace import Workspace
     from orchestrator.plan import plan_search, plan_trials
-    from orchestrator.spec import load_spec
+    from orchestrator.sweep_spec import load_spec
     from trainables.plugins import selection_warnings
 
     sweep = load_spec(spec, Workspace.create(workdir).workdir)
@@ -37,7 +37,7 @@ def validate(
         check_local_gpus(sweep.resources)
         check_devices(trials)
         check_datasets(trials)
-    for line in selection_warnings(trial.config for trial in trials):  # only for a valid spec
+    for line in selection_warnings(trial.trial_config for trial in trials):  # only for a valid spec
         typer.echo(f"warning: {line}", err=True)
     count = f"{len(trials)} trials" if sweep.search is None else f"a search of {sweep.search.num_samples} samples"
     typer.echo(f"{sweep.name}: valid, {count}")

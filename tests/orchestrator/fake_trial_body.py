@@ -1,4 +1,4 @@
-"""A stand-in for ``trainables.tune_trainable.run_under_tune`` for orchestrator tests: a few cheap epochs.
+"""A stand-in for ``trainables.tune_session.run_under_tune`` for orchestrator tests: a few cheap epochs.
 
 Same contract: restores Ray's checkpoint, calls ``callbacks`` each epoch then reports with a checkpoint, and
 calls ``on_trial_end`` with a result. Epoch ``e`` reports ``acc = e / epochs`` so histories are checkable.
@@ -23,10 +23,13 @@ from typing import Any
 import numpy as np
 from ray import tune
 
+from trainables.config import flatten
+
 HOLD_LIMIT_S = 900  # a held trial gives up waiting after this long (a test that died does not leave it forever)
 
 
-def fake_body(config: dict[str, Any], callbacks: tuple = ()) -> SimpleNamespace:
+def fake_body(trial_config: Any, callbacks: tuple = ()) -> SimpleNamespace:
+    config = flatten(trial_config)
     epochs = int(config["train.epochs"])
     gate = config.get("dataset.options.gate")
     curve: list[dict[str, float]] = []

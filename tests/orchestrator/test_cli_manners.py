@@ -90,7 +90,7 @@ def test_status_json_lists_trials_in_spec_order_in_percent(tmp_path: Path, capsy
 
     from orchestrator import tracking
     from orchestrator.plan import plan_trials
-    from orchestrator.spec import parse_spec
+    from orchestrator.sweep_spec import parse_spec
     from orchestrator.yaml_io import load_yaml
 
     planned = plan_trials(parse_spec(load_yaml(STATUS_SPEC, source="spec"), tmp_path), tmp_path)
@@ -109,7 +109,7 @@ def test_status_json_lists_trials_in_spec_order_in_percent(tmp_path: Path, capsy
 
 
 def test_pretrain_writes_by_default_where_the_quickstart_looks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from orchestrator.spec import load_spec
+    from orchestrator.sweep_spec import load_spec
 
     expected = Path(load_spec("quickstart", tmp_path).base["encoder"]["checkpoint"])
     code = run_cli(["pretrain", "--dataset", "digits", "--arch", "small_cnn", "--epochs", "1", "--batch-size", "256",

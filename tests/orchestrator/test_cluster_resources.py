@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.spec import parse_spec
+from orchestrator.sweep_spec import parse_spec
 from orchestrator.tracking import SweepContext
-from orchestrator.trainable import build_trainable
+from orchestrator.tracked_trial import build_trainable
 from trainables.errors import ConfigError
 
 

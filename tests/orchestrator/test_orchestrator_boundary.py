@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from orchestrator.cli import main
-from orchestrator.spec import DEFAULT_MAX_TRIALS
+from orchestrator.sweep_spec import DEFAULT_MAX_TRIALS
 from orchestrator.yaml_io import MAX_YAML_NODES
 
 VALID = """\

@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.plan import plan_trials
-from orchestrator.spec import load_spec
+from orchestrator.sweep_spec import load_spec
 
 
 def test_validate_lists_every_trial_of_the_quickstart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

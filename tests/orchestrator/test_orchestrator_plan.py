@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.plan import plan_trials, trial_key
-from orchestrator.spec import load_spec, parse_spec, shipped_spec_names
+from orchestrator.sweep_spec import load_spec, parse_spec, shipped_spec_names
 from orchestrator.yaml_io import load_yaml
 from trainables.config import parse_trial_config
 from trainables.errors import ConfigError

@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 from orchestrator import tracking
 from orchestrator.cluster import check_cluster_storage
 from orchestrator.environment import check_local_gpus
-from orchestrator.spec import Resources
-from orchestrator.trainable import MlflowTrialLogger
+from orchestrator.sweep_spec import Resources
+from orchestrator.tracked_trial import MlflowTrialLogger
 from trainables.errors import ConfigError
 
 

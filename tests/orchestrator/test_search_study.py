@@ -12,8 +12,8 @@ from orchestrator import tracking
 from orchestrator.commands.search import describe_best
 from orchestrator.launcher import Workspace
 from orchestrator.search import RUN_IDS, TRIAL_NAMES, StudyLinks, prepare_study, study_storage, summarize_study
-from orchestrator.spec import SearchSpec
-from orchestrator.trainable import resolve_trial, search_trial_template
+from orchestrator.sweep_spec import SearchSpec
+from orchestrator.tracked_trial import resolve_trial, search_trial_template
 
 SEARCH = SearchSpec(
     space={"selection.epsilon": {"type": "float", "low": 0.05, "high": 0.4}},

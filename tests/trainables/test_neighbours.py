@@ -7,7 +7,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from trainables.density import HIGH, LOW, MEDIUM, density_regions
+from trainables.density import HIGH, LOW, MID, density_regions
 from trainables.errors import ConfigError
 from trainables.neighbours import kmeans, kmeans_plus_plus, knn
 
@@ -126,7 +126,7 @@ def test_density_regions_rank_global_knn_distance_into_thirds(n: int) -> None:
     mean_distance = np.sort(brute_force_distances(x), axis=1)[:, :5].mean(axis=1)
     order = np.argsort(mean_distance, kind="stable")
     expected = np.empty(n, dtype=np.int64)
-    for region, chunk in zip((HIGH, MEDIUM, LOW), np.array_split(order, 3)):
+    for region, chunk in zip((HIGH, MID, LOW), np.array_split(order, 3)):
         expected[chunk] = region
     np.testing.assert_array_equal(np.bincount(regions, minlength=3), np.bincount(expected, minlength=3))
     np.testing.assert_array_equal(regions, expected)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.device import resolve_device, seed_everything
+from trainables.device import resolve_device
+from trainables.seeding import seed_everything
 from trainables.errors import ConfigError
 
 

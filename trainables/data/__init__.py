@@ -1,8 +1,6 @@
 """Datasets read from disk in their standard formats, chosen by name: ``DATASETS.get("coil20")``."""
 
-from trainables.registry import Registry
-
-DATASETS: Registry = Registry("dataset")
+from trainables.registry import DATASETS
 
 # Importing the format modules registers their datasets.
 from trainables.data import arrays, cifar, digits, folders, mnist, stl10  # noqa: E402, F401

@@ -1,9 +1,5 @@
-"""The baselines, chosen by name: ``METHODS.get("scan")``."""
+"""The baselines, chosen by name: ``METHODS.get("scan")`` imports ``trainables.methods.scan`` on first use."""
 
-from trainables.registry import Registry
+from trainables.registry import METHODS
 
-METHODS: Registry = Registry("method")
-
-# Imported after the registry exists, so that each module registers its method.
-from trainables.methods import cc, tcl  # noqa: E402, F401
-from trainables.methods import cdc, scan  # noqa: E402, F401
+__all__ = ["METHODS"]

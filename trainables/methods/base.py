@@ -13,17 +13,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import Tensor, nn
 
-from trainables.config import TrialConfig, describe_validation_error
-from trainables.errors import ConfigError
-
-
-class MethodParams(BaseModel):
-    """Base of each method's own hyper-parameters (``method.params`` in the config)."""
-
-    model_config = ConfigDict(extra="forbid")
+from trainables.config import TrialConfig
+from trainables.methods.params import MethodParams, resolve_method_params
+from trainables.plugins.base import Initializer
 
 
 ViewSource = Callable[[Tensor, str], Tensor]
@@ -70,38 +64,26 @@ class StepOutput:
 class ClusteringMethod(nn.Module, ABC):
     """A deep-clustering baseline behind one small interface.
 
-    Subclasses set ``name``, ``Params`` (a MethodParams model), ``train_views`` (the views the
-    training step reads) and optionally ``dataset_defaults`` ({dataset name: params overrides}
-    from baselines.md), and implement the abstract methods.
+    Subclasses set ``name`` and ``train_views`` (the views the training step reads) and implement the abstract
+    methods; their ``method.params`` models and per-dataset defaults live in ``trainables.methods.params``.
     """
 
     name: ClassVar[str]
-    Params: ClassVar[type[MethodParams]] = MethodParams
     train_views: tuple[str, ...] = ("weak", "strong")  # per class, or per instance (SCAN: per stage)
-    dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):
         super().__init__()
         self.config = config
         self.params = self.resolve_params(config)
-        self.encoder = encoder
+        self.encoder = encoder.requires_grad_(False) if self.encoder_frozen else encoder
         self.num_clusters = num_clusters
         self.feature_dim = feature_dim
         self.view_source: ViewSource | None = None
 
     @classmethod
     def resolve_params(cls, config: TrialConfig) -> MethodParams:
-        """Method defaults, overridden by the dataset's defaults, overridden by ``method.params``.
-
-        Raises:
-            ConfigError: a parameter is unknown or invalid (one line naming it).
-        """
-        merged = {**cls.dataset_defaults.get(config.dataset.name, {}), **config.method.params}
-        try:
-            return cls.Params.model_validate(merged)
-        except ValidationError as error:
-            detail = describe_validation_error(error, prefix="method.params.")
-            raise ConfigError(f"method {cls.name!r}: {detail}") from None
+        """This method's params for ``config`` (see ``trainables.methods.params.resolve_method_params``)."""
+        return resolve_method_params(cls.name, config.dataset.name, config.method.params)
 
     @classmethod
     def build(cls, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):
@@ -120,14 +102,14 @@ class ClusteringMethod(nn.Module, ABC):
         self.view_source = view_source
 
     @abstractmethod
-    def init_head(self, features: np.ndarray, initializer: Any) -> None:
+    def init_head(self, features: np.ndarray, initializer: Initializer, seed: int) -> None:
         """Initialise the layer(s) that output K clusters from [N, D] pre-trained features.
 
         Every method calls the initializer on ``heads.head_input_rows`` of the initialised layer's input (rows
         standardised, then L2-normalised), so DACHI's d_i and alpha mean the same in every method.
 
-        ``initializer`` is a ``trainables.plugins.HeadInitializer``; ``initializer.centres(x, n, seed)``
-        returns [n, d] centres of ``x`` (or None for ``random``: keep the method's own default).
+        ``initializer.centres(x, n, seed)`` returns [n, d] centres of ``x`` (or None for ``random``: keep the
+        method's own default); ``seed`` is the trial's (``train.seed``).
         """
 
     @abstractmethod
@@ -135,8 +117,21 @@ class ClusteringMethod(nn.Module, ABC):
         """Loss of one batch of retained samples, with per-sample outputs for the selection plug-in."""
 
     @abstractmethod
-    def predict(self, batch: Batch) -> Tensor:
-        """Cluster probabilities [B, K] of the 'val' view (eval mode)."""
+    def predict(self, batch: Batch, view: str = "val") -> Tensor:
+        """Cluster probabilities [B, K] of the batch's ``view`` ('val', 'weak' or 'strong'; eval mode)."""
+
+    @property
+    def encoder_frozen(self) -> bool:
+        """Whether the encoder is frozen (``train.encoder_mode``), decided here only: a frozen encoder gets no
+        gradient, is left out of the optimisers and stays in eval mode (its BN statistics do not move)."""
+        return self.config.train.encoder_mode == "frozen"
+
+    def train(self, mode: bool = True) -> ClusteringMethod:
+        """``nn.Module.train``, except that a frozen encoder stays in eval mode."""
+        super().train(mode)
+        if self.encoder_frozen:
+            self.encoder.eval()
+        return self
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """The optimisers ``fit_batch`` steps; default: one Adam over ``param_groups`` (the engine calls this once).
@@ -170,9 +165,8 @@ class ClusteringMethod(nn.Module, ABC):
 
     def encoder_param_groups(self) -> list[dict[str, Any]]:
         """The encoder's parameter group at ``train.lr_backbone`` when it is fine-tuned, else none."""
-        train = self.config.train
-        if train.encoder_mode == "finetune" and train.lr_backbone > 0:
-            return [{"params": list(self.encoder.parameters()), "lr": train.lr_backbone}]
+        if not self.encoder_frozen and self.config.train.lr_backbone > 0:
+            return [{"params": list(self.encoder.parameters()), "lr": self.config.train.lr_backbone}]
         return []
 
 

@@ -7,7 +7,7 @@ Heads on the encoder's [B, D] features:
 Loss of a batch: instance NT-Xent (temperature 0.5) plus the cluster-level contrastive loss (temperature 1.0)
 with the entropy term log K + sum_k pbar_k log pbar_k of each view. The two augmented views are SCAN's weak and
 strong views (the protocol CDC introduced and the paper follows). CC's hyper-parameters do not change with the
-dataset, so ``dataset_defaults`` is empty; the learning rates live in ``config.train``.
+dataset (no ``DATASET_DEFAULTS`` entry); the learning rates live in ``config.train``.
 
 Recommended train settings (paper protocol: Adam, CDC's learning rates, 100 epochs, backbone fine-tuned):
 ``train.lr_head=1e-4``, ``train.lr_backbone=5e-5`` (CIFAR-20 and Tiny-ImageNet: 1e-5), ``train.weight_decay=0``,
@@ -24,25 +24,14 @@ import copy
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor, nn
 
 from trainables.config import TrialConfig
 from trainables.methods import METHODS
-from trainables.methods.base import Batch, ClusteringMethod, MethodParams, StepOutput
+from trainables.methods.base import Batch, ClusteringMethod, StepOutput
 from trainables.methods.contrastive import cluster_contrastive_loss, nt_xent
 from trainables.methods.heads import head_input_rows, l2_normalise_rows, mlp_head, set_linear_rows
-from trainables.plugins.base import HeadInitializer
-
-
-class CCParams(MethodParams):
-    """CC's hyper-parameters (``method.params``)."""
-
-    hidden_dim: int = Field(default=512, ge=1)
-    instance_dim: int = Field(default=128, ge=1)
-    instance_temperature: float = Field(default=0.5, gt=0)
-    cluster_temperature: float = Field(default=1.0, gt=0)
-    entropy_weight: float = Field(default=1.0, ge=0)
+from trainables.plugins.base import Initializer
 
 
 @METHODS.register("cc")
@@ -50,7 +39,6 @@ class CC(ClusteringMethod):
     """Contrastive Clustering: instance- and cluster-level contrast between the weak and strong views."""
 
     name = "cc"
-    Params = CCParams
     train_views = ("weak", "strong")
 
     def __init__(self, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):
@@ -69,7 +57,7 @@ class CC(ClusteringMethod):
         return mlp_head([self.feature_dim, p.hidden_dim, self.num_clusters], batch_norm=False)
 
     @torch.no_grad()
-    def init_head(self, features: np.ndarray, initializer: HeadInitializer) -> None:
+    def init_head(self, features: np.ndarray, initializer: Initializer, seed: int) -> None:
         """Initialise the Linear that outputs K clusters from [N, D] pre-trained features (method.md step 6).
 
         Space: the features go through the cluster head's earlier layers (batch statistics of all N features for
@@ -82,7 +70,7 @@ class CC(ClusteringMethod):
         last = self.cluster_head[-1]
         hidden = _forward_batch_statistics(self.cluster_head[:-1], features, last.weight.device)
         rows = head_input_rows(torch.from_numpy(hidden)).numpy()
-        centres = initializer.centres(rows, self.num_clusters, self.config.train.seed)
+        centres = initializer.centres(rows, self.num_clusters, seed)
         if centres is None:
             return
         scale = last.weight.norm(dim=1).mean()
@@ -114,9 +102,9 @@ class CC(ClusteringMethod):
         )
         return instance + cluster, instance_share + cluster
 
-    def predict(self, batch: Batch) -> Tensor:
-        """[B, K] cluster probabilities of the 'val' view."""
-        return self.cluster_head(self.encoder(batch.views["val"])).softmax(dim=1)
+    def predict(self, batch: Batch, view: str = "val") -> Tensor:
+        """[B, K] cluster probabilities of the batch's ``view``."""
+        return self.cluster_head(self.encoder(batch.views[view])).softmax(dim=1)
 
 
 @torch.no_grad()

@@ -4,7 +4,8 @@ Two heads of the same shape, Linear(D, H) - BN - ReLU - Linear(H, K): a clusteri
 cross-entropy on confident samples, and a calibration head, trained on detached features towards the clustering
 head's mean distribution over mini-clusters, which gives the predictions.
 
-The per-dataset method params (M, K_mini, sub-batch) are ``Cdc.dataset_defaults``. The per-dataset training
+The per-dataset method params (M, K_mini, sub-batch) are ``DATASET_DEFAULTS['cdc']`` in
+``trainables.methods.params``. The per-dataset training
 settings of CDC's protocol (batch size, backbone learning rate), which the paper uses for all four baselines,
 travel with each dataset bundle of the shipped specs in ``search_spaces/paper/``.
 """
@@ -12,12 +13,10 @@ travel with each dataset bundle of the shipped specs in ``search_spaces/paper/``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor, nn
 
 from trainables.config import TrialConfig
@@ -25,7 +24,6 @@ from trainables.methods import METHODS
 from trainables.methods.base import (
     Batch,
     ClusteringMethod,
-    MethodParams,
     StepOutput,
     descend,
     weighted_objective,
@@ -38,25 +36,7 @@ from trainables.methods.losses import (
     cdc_select,
     group_mean_targets,
 )
-
-
-class CdcParams(MethodParams):
-    """CDC's hyper-parameters (``method.params``); M and K_mini are capped at the batch size at run time."""
-
-    hidden_dim: int = Field(default=512, ge=1, description="width H of both heads' hidden layer")
-    top_m: int = Field(default=50, ge=1, description="M: candidates per cluster for selection")
-    mini_clusters: int = Field(default=40, ge=1, description="K_mini: K-means clusters per batch")
-    sub_batch_size: int = Field(default=500, ge=1, description="rows per sub-batch; both optimisers step after each")
-    entropy_weight: float = Field(default=1.0, ge=0, description="w_en of the calibration loss")
-    kmeans_iters: int = Field(default=10, ge=1, description="Lloyd iterations of the mini-cluster K-means")
-    orth_steps: int = Field(default=2000, ge=0, description="SGD steps of the orthogonalisation")
-    orth_scale: float = Field(default=5.0, gt=0, description="logit scale of the orthogonalisation")
-    orth_lr: float = Field(default=0.1, gt=0, description="SGD learning rate of the orthogonalisation")
-
-
-def _per_dataset(top_m: int, mini_clusters: int, sub_batch_size: int) -> dict[str, Any]:
-    return {"top_m": top_m, "mini_clusters": mini_clusters, "sub_batch_size": sub_batch_size}
-
+from trainables.plugins.base import Initializer
 
 
 @dataclass
@@ -101,19 +81,7 @@ class Cdc(ClusteringMethod):
     """
 
     name = "cdc"
-    Params = CdcParams
     train_views = ("val", "weak", "strong")
-    dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "cifar10": _per_dataset(100, 500, 500),
-        "cifar20": _per_dataset(50, 40, 500),
-        "stl10": _per_dataset(100, 150, 500),
-        "imagenet10": _per_dataset(50, 150, 125),
-        "imagenet_dogs": _per_dataset(33, 40, 125),
-        "tiny_imagenet": _per_dataset(25, 1000, 1000),
-        # Small data (not in the paper), sized for batches of 256.
-        "digits": _per_dataset(20, 20, 256),
-        "coil20": _per_dataset(10, 20, 256),
-    }
 
     def __init__(self, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):
         super().__init__(config, encoder, num_clusters, feature_dim)
@@ -121,7 +89,7 @@ class Cdc(ClusteringMethod):
         self.cluster_head = mlp_head(dims, batch_norm=True)
         self.calibration_head = mlp_head(dims, batch_norm=True)
 
-    def init_head(self, features: np.ndarray, initializer: Any) -> None:
+    def init_head(self, features: np.ndarray, initializer: Initializer, seed: int) -> None:
         """CDC's prototype initialisation of both layers of both heads, from the initializer's centres.
 
         Both centre sets are computed in ``head_input_rows`` space (method.md steps 2-5 run there: K-means, d_i,
@@ -133,7 +101,6 @@ class Cdc(ClusteringMethod):
         holds the orthogonalised one, as in the reference. Biases are 0 and both heads get the same weights.
         With ``random`` (centres None) both heads keep PyTorch's default init.
         """
-        seed = self.config.train.seed
         raw = torch.tensor(features, dtype=torch.float32)
         first, second = self.cluster_head[0], self.cluster_head[3]
         n_hidden = min(self.params.hidden_dim, raw.shape[0])
@@ -223,9 +190,9 @@ class Cdc(ClusteringMethod):
         )
 
     @torch.no_grad()
-    def predict(self, batch: Batch) -> Tensor:
-        """Calibration-head probabilities [B, K] of the val view."""
-        return F.softmax(self.calibration_head(self.encoder(batch.views["val"])), dim=1)
+    def predict(self, batch: Batch, view: str = "val") -> Tensor:
+        """Calibration-head probabilities [B, K] of the batch's ``view``."""
+        return F.softmax(self.calibration_head(self.encoder(batch.views[view])), dim=1)
 
 
 def _combine(parts: list[_SubBatchLoss]) -> StepOutput:

@@ -20,63 +20,28 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from trainables.checkpointing import STATE_FILE, load_checkpoint
+from trainables.trial_checkpoints import load_checkpoint
 from trainables.config import TrialConfig
 from trainables.errors import CheckpointError
 from trainables.methods import METHODS
-from trainables.methods.base import Batch, ClusteringMethod, MethodParams, StepOutput
+from trainables.methods.base import Batch, ClusteringMethod, StepOutput
 from trainables.methods.contrastive import balanced_cross_entropy
 from trainables.methods.heads import head_input_rows, l2_normalise_rows, set_linear_rows
 from trainables.methods.losses import scan_loss
 from trainables.neighbours import knn
+from trainables.plugins.base import Initializer
 
 # Expected row norm of PyTorch's default Linear weight U(-1/sqrt(D), 1/sqrt(D)): sqrt(D * 1/(3D)).
 DEFAULT_LINEAR_ROW_NORM = 1.0 / math.sqrt(3.0)
 # Each head's tracked SCAN loss is an exponential average over training batches (about the last ten).
 HEAD_LOSS_MOMENTUM = 0.99  # ~100 batches: close to the reference's full-pass loss; at 0.9 the chosen head flipped between epochs
 STAGE_VIEWS = {"scan": ("strong",), "selflabel": ("val", "strong")}
-
-
-class ScanParams(MethodParams):
-    """SCAN's hyper-parameters (``method.params``)."""
-
-    num_neighbors: int = Field(default=20, ge=1, description="neighbours mined per sample, besides itself")
-    entropy_weight: float = Field(default=5.0, ge=0, description="lambda of the entropy term")
-    heads: int = Field(default=1, ge=1, description="heads trained side by side; the lowest-loss one predicts")
-    stage: Literal["scan", "selflabel"] = Field(default="scan", description="SCAN's clustering or self-label stage")
-    confidence_threshold: float = Field(
-        default=0.99, gt=0, lt=1, description="selflabel: weak-view confidence a pseudo-labelled sample exceeds"
-    )
-    scan_checkpoint: Path | None = Field(
-        default=None, description="selflabel: checkpoint directory of the SCAN-stage trial to start from"
-    )
-
-    @model_validator(mode="after")
-    def _selflabel_settings_fit_the_stage(self) -> ScanParams:
-        if self.stage == "selflabel" and self.heads != 1:
-            raise ValueError(
-                f"method.params.heads must be 1 with method.params.stage='selflabel' (self-labelling trains one "
-                f"head), but got heads={self.heads}"
-            )
-        if self.scan_checkpoint is not None and self.stage != "selflabel":
-            raise ValueError(
-                "method.params.scan_checkpoint is the start of the self-label stage; set "
-                "method.params.stage='selflabel' or remove it"
-            )
-        if self.scan_checkpoint is not None and not (self.scan_checkpoint / STATE_FILE).is_file():
-            raise ValueError(
-                f"method.params.scan_checkpoint: no trial checkpoint at {self.scan_checkpoint} (missing "
-                f"{STATE_FILE}); pass the checkpoint directory of a finished SCAN-stage trial"
-            )
-        return self
 
 
 @METHODS.register("scan")
@@ -96,7 +61,6 @@ class Scan(ClusteringMethod):
     """
 
     name = "scan"
-    Params = ScanParams
 
     def __init__(self, config: TrialConfig, encoder: nn.Module, num_clusters: int, feature_dim: int):
         super().__init__(config, encoder, num_clusters, feature_dim)
@@ -114,7 +78,7 @@ class Scan(ClusteringMethod):
         own = np.arange(features.shape[0], dtype=np.int64)[:, None]
         self.neighbours = torch.from_numpy(np.concatenate([own, nearest], axis=1))
 
-    def init_head(self, features: np.ndarray, initializer: Any) -> None:
+    def init_head(self, features: np.ndarray, initializer: Initializer, seed: int) -> None:
         """Head h gets the initializer's K centres (seed + h), L2-normalised and scaled to the default init's
         row norm; bias 0.
 
@@ -133,7 +97,7 @@ class Scan(ClusteringMethod):
             return
         rows = head_input_rows(torch.tensor(features, dtype=torch.float32)).numpy()
         for offset, head in enumerate(self.heads):
-            centres = initializer.centres(rows, self.num_clusters, self.config.train.seed + offset)
+            centres = initializer.centres(rows, self.num_clusters, seed + offset)
             if centres is None:
                 return
             weights = l2_normalise_rows(torch.as_tensor(centres, dtype=torch.float32))
@@ -195,9 +159,9 @@ class Scan(ClusteringMethod):
             ) from None
 
     @torch.no_grad()
-    def predict(self, batch: Batch) -> Tensor:
-        """Cluster probabilities [B, K] of the val view, from ``best_head``."""
-        return F.softmax(self.heads[self.best_head()](self.encoder(batch.views["val"])), dim=1)
+    def predict(self, batch: Batch, view: str = "val") -> Tensor:
+        """Cluster probabilities [B, K] of the batch's ``view``, from ``best_head``."""
+        return F.softmax(self.heads[self.best_head()](self.encoder(batch.views[view])), dim=1)
 
     def _draw_neighbours(self, index: Tensor) -> Tensor:
         """One dataset index [B] drawn uniformly from each anchor's neighbour list."""

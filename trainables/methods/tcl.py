@@ -13,7 +13,7 @@ ceil(``boost_fraction`` * B / K) most confident weak-view samples with confidenc
 pseudo-labelled; loss = class-weighted cross-entropy of the strong view on them plus the instance NT-Xent with
 same-pseudo-label negatives removed.
 
-TCL's hyper-parameters do not change with the dataset, so ``dataset_defaults`` is empty. Recommended train
+TCL's hyper-parameters do not change with the dataset, so it has no ``DATASET_DEFAULTS`` entry. Recommended train
 settings (TCL: Adam, lr 1e-4, weight decay 1e-4; paper protocol: CDC's backbone learning rates, 100 epochs):
 ``train.lr_head=1e-4``, ``train.lr_backbone=5e-5`` (CIFAR-20 and Tiny-ImageNet: 1e-5),
 ``train.weight_decay=1e-4``, ``train.batch_size=256``.
@@ -26,23 +26,12 @@ unlabelled).
 from __future__ import annotations
 
 import math
-from typing import Literal
-
-from pydantic import Field
 from torch import Tensor, nn
 
 from trainables.methods import METHODS
-from trainables.methods.cc import CC, CCParams
+from trainables.methods.cc import CC
 from trainables.methods.contrastive import balanced_cross_entropy, confident_pseudo_labels, nt_xent
 from trainables.methods.heads import mlp_head
-
-
-class TCLParams(CCParams):
-    """TCL's hyper-parameters (``method.params``): CC's plus the stage and the boost settings."""
-
-    stage: Literal["cluster", "boost"] = "cluster"
-    boost_threshold: float = Field(default=0.99, gt=0, le=1)
-    boost_fraction: float = Field(default=0.5, gt=0, le=1)
 
 
 @METHODS.register("tcl")
@@ -50,7 +39,6 @@ class TCL(CC):
     """Twin Contrastive Learning: CC's objective on pre-activation heads, plus an optional boost stage."""
 
     name = "tcl"
-    Params = TCLParams
 
     def build_instance_head(self) -> nn.Sequential:
         """[B, D] features -> [B, instance_dim] projections, BN - ReLU first."""

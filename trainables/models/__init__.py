@@ -1,7 +1,6 @@
-"""Encoders chosen by name (``ENCODERS.get("resnet18")``), heads and checkpoint loading."""
+"""Encoders chosen by name (``ENCODERS.get("resnet18")`` imports ``trainables.models.encoders``), heads and
+checkpoint loading."""
 
-from trainables.registry import Registry
+from trainables.registry import ENCODERS
 
-ENCODERS: Registry = Registry("encoder")
-
-from trainables.models import encoders  # noqa: E402,F401  (registers the encoders)
+__all__ = ["ENCODERS"]

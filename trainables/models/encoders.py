@@ -18,7 +18,7 @@ from torchvision.models import resnet18, resnet34
 from trainables.config import EncoderConfig
 from trainables.errors import ConfigError
 from trainables.models import ENCODERS
-from trainables.models.checkpoints import file_hash, load_encoder_checkpoint
+from trainables.models.encoder_checkpoints import file_hash, load_encoder_checkpoint
 
 
 @dataclass(frozen=True)

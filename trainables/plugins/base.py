@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -12,6 +12,13 @@ from trainables.config import InitConfig, SelectionConfig
 
 if TYPE_CHECKING:
     from trainables.config import TrialConfig
+
+
+class Initializer(Protocol):
+    """What a method needs to initialise its head: ``centres(features, n_centres, seed)``, [n_centres, D] float32
+    centres of the [N, D] ``features``, or None to keep the method's own default initialisation."""
+
+    def centres(self, features: np.ndarray, n_centres: int, seed: int) -> np.ndarray | None: ...
 
 
 class HeadInitializer(ABC):

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from trainables.config import SelectionConfig, TrialConfig
+from trainables.metric_names import MEAN_ABS_D2L, MEAN_ABS_D2S
 from trainables.plugins import SELECTION_STRATEGIES
 from trainables.plugins.base import SampleScores, SampleSelector
 
@@ -108,7 +109,7 @@ class StabilitySelector(SampleSelector):
 class DynamicSampleSelection(StabilitySelector):
     """DSS: stability of the weak/strong consistency S_i = cos(P^w_i, P^s_i) (``SampleScores.consistency``)."""
 
-    metric_keys = ("mean_abs_d2s",)
+    metric_keys = (MEAN_ABS_D2S,)
 
     def signal(self, scores: SampleScores) -> np.ndarray:
         return scores.consistency
@@ -122,7 +123,7 @@ class LossStabilitySelection(StabilitySelector):
     loss, so that D2 L compares like with like across epochs (method.md, "one footing").
     """
 
-    metric_keys = ("mean_abs_d2l",)
+    metric_keys = (MEAN_ABS_D2L,)
 
     def signal(self, scores: SampleScores) -> np.ndarray:
         return scores.loss

@@ -24,13 +24,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from trainables.config import DatasetConfig, EncoderConfig
-from trainables.device import resolve_device, seed_everything
+from trainables.device import resolve_device
 from trainables.errors import ConfigError
 from trainables.models import ENCODERS
 from trainables.models.encoders import InputShape, build_encoder
 from trainables.pretrain.augment import AugmentConfig, BatchAugment
 from trainables.pretrain.corruption import CorruptionConfig, FeatureCorruption
 from trainables.pretrain.moco import MoCo
+from trainables.seeding import seed_everything
 
 if TYPE_CHECKING:
     from trainables.data.base import ClusteringDataset

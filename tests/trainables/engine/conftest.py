@@ -64,7 +64,7 @@ class LinearMethod(ClusteringMethod):
         self.weights: list[torch.Tensor | None] = []
         self.emitted: dict[int, float] = {}  # sample -> its latest training-step loss
 
-    def init_head(self, features: np.ndarray, initializer: Any) -> None:
+    def init_head(self, features: np.ndarray, initializer: Any, seed: int) -> None:
         """Keep PyTorch's default initialisation."""
 
     def _probs(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,10 +87,10 @@ class LinearMethod(ClusteringMethod):
         self.weights.append(None if sample_weight is None else sample_weight.clone())
         return super().fit_batch(batch, optimizers, sample_weight)
 
-    def predict(self, batch: Batch) -> torch.Tensor:
+    def predict(self, batch: Batch, view: str = "val") -> torch.Tensor:
         self.predicted.append(batch.index.numpy().copy())
         self.training_during_predict.append(self.training)
-        return self._probs(batch.views["val"])
+        return self._probs(batch.views[view])
 
 
 class LowConsistencySelector(SampleSelector):
@@ -168,8 +168,6 @@ def make_parts(config: TrialConfig, selector_factory=None, early_stop=None, fixe
     torch.manual_seed(config.train.seed)
     dataset = BlobDataset(fixed=fixed_views)
     method = LinearMethod(config, nn.Linear(4, 6), num_clusters=3, feature_dim=6, **method_options)
-    if config.train.encoder_mode == "frozen":
-        method.encoder.requires_grad_(False)
     selector = (selector_factory or (lambda n: LowConsistencySelector(n, start=2)))(len(dataset))
     regions = np.asarray(["high", "mid", "low"])[np.arange(len(dataset)) % 3]
     return TrialParts(

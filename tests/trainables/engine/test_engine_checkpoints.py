@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.checkpointing import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from trainables.engine import run_epochs
+from trainables.trial_checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from trainables.trial_loop import run_epochs
 from trainables.errors import CheckpointError
 
 TIMES = {"train_time_s", "score_time_s", "eval_time_s"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from trainables.config import SelectionConfig
-from trainables.engine import run_epochs
+from trainables.trial_loop import run_epochs
 from trainables.plugins.infobatch import InfoBatchSelection
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from trainables.engine import EpochEngine, run_epochs, split_batches
+from trainables.engine import EpochEngine, split_batches
+from trainables.trial_loop import run_epochs
 from trainables.errors import TrainingError
 from trainables.methods.base import Batch
 
@@ -248,7 +249,7 @@ def test_nan_predictions_raise_training_error(fakes):
     config = fakes.make_config(epochs=1)
     parts = fakes.make_parts(config)
     predict = parts.method.predict
-    parts.method.predict = lambda batch: predict(batch) * float("nan")
+    parts.method.predict = lambda batch, view="val": predict(batch, view) * float("nan")
     with pytest.raises(TrainingError, match=r"fake predicted NaN or infinite probabilities in epoch 1;"):
         EpochEngine(parts, config.train, "fake").run_epoch(1, is_last=True)
 

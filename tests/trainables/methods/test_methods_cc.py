@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainables.config import parse_trial_config
+from trainables.validation import validate_trial_config
 from trainables.errors import ConfigError
 from trainables.methods.base import Batch
 from trainables.methods.contrastive import cluster_contrastive_loss, nt_xent
@@ -41,7 +41,7 @@ def test_init_head_places_normalised_centres_in_the_last_layer():
     original_norm = last.weight.detach().norm(dim=1).mean().item()
     centres = np.random.default_rng(1).normal(size=(3, 8))
     init = RecordingInit(centres)
-    method.init_head(features, init)
+    method.init_head(features, init, seed=method.config.train.seed)
 
     w1, b1 = first.weight.detach().numpy(), first.bias.detach().numpy()
     np.testing.assert_allclose(init.seen, unit_rows(np.maximum(features @ w1.T + b1, 0)), rtol=1e-4, atol=1e-5)
@@ -54,7 +54,7 @@ def test_init_head_places_normalised_centres_in_the_last_layer():
 def test_random_init_keeps_the_default_head():
     method = make_cc()
     before = {k: v.clone() for k, v in method.cluster_head.state_dict().items()}
-    method.init_head(np.ones((10, 5), dtype=np.float32), RecordingInit(None))
+    method.init_head(np.ones((10, 5), dtype=np.float32), RecordingInit(None), seed=method.config.train.seed)
     for key, value in method.cluster_head.state_dict().items():
         assert torch.equal(value, before[key])
 
@@ -94,4 +94,4 @@ def test_unknown_param_is_rejected_with_its_name():
 
 def test_bad_method_params_are_rejected_when_the_config_is_parsed():
     with pytest.raises(ConfigError, match="instance_temperature"):
-        parse_trial_config({"method.name": "cc", "method.params": {"instance_temperature": 0}})
+        validate_trial_config({"method.name": "cc", "method.params": {"instance_temperature": 0}})

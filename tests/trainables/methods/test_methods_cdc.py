@@ -54,7 +54,7 @@ def test_prototype_init_reproduces_the_direct_formula() -> None:
     features = np.random.default_rng(0).normal(size=(30, D)).astype(np.float64) * 3 + 1
     cdc = build_cdc()
     recorder = RecordingInit()
-    cdc.init_head(features.astype(np.float32), recorder)
+    cdc.init_head(features.astype(np.float32), recorder, seed=cdc.config.train.seed)
 
     first = chunk_means(spherical(features), H)
     hidden = features @ first.T
@@ -75,7 +75,7 @@ def test_second_layer_centres_come_from_the_plain_first_layer_centres() -> None:
     features = np.random.default_rng(5).normal(size=(30, D)).astype(np.float64) * 2 - 1
     cdc = build_cdc(orth_steps=30)
     recorder = RecordingInit()
-    cdc.init_head(features.astype(np.float32), recorder)
+    cdc.init_head(features.astype(np.float32), recorder, seed=cdc.config.train.seed)
 
     plain_first = chunk_means(spherical(features), H)
     hidden = features @ plain_first.T
@@ -92,7 +92,7 @@ def test_fewer_samples_than_hidden_units_initialise_only_that_many_rows() -> Non
     cdc = build_cdc(hidden_dim=20)
     default_rows = cdc.cluster_head[0].weight.detach().clone()
     features = np.random.default_rng(1).normal(size=(12, D)).astype(np.float32)
-    cdc.init_head(features, RecordingInit())
+    cdc.init_head(features, RecordingInit(), seed=cdc.config.train.seed)
     weight = cdc.cluster_head[0].weight.detach()
     np.testing.assert_allclose(weight[:12].numpy(), chunk_means(spherical(features), 12), atol=1e-5)
     assert torch.equal(weight[12:], default_rows[12:])
@@ -101,7 +101,7 @@ def test_fewer_samples_than_hidden_units_initialise_only_that_many_rows() -> Non
 def test_random_init_keeps_default_weights() -> None:
     cdc = build_cdc()
     before = {k: v.clone() for k, v in cdc.state_dict().items()}
-    cdc.init_head(np.random.default_rng(2).normal(size=(30, D)).astype(np.float32), NoCentres())
+    cdc.init_head(np.random.default_rng(2).normal(size=(30, D)).astype(np.float32), NoCentres(), seed=cdc.config.train.seed)
     for key, value in cdc.state_dict().items():
         assert torch.equal(value, before[key])
 
@@ -112,7 +112,7 @@ def test_dachi_centres_land_in_the_first_layer() -> None:
     config = TrialConfig.model_validate({"init": {"strategy": "dachi", "kmeans_restarts": 1}})
     dachi = INIT_STRATEGIES.get("dachi")(config.init)
     cdc = build_cdc()
-    cdc.init_head(features, dachi)
+    cdc.init_head(features, dachi, seed=cdc.config.train.seed)
     expected = dachi.centres(spherical(features.astype(np.float64)).astype(np.float32), H, cdc.config.train.seed)
     np.testing.assert_allclose(cdc.cluster_head[0].weight.detach().numpy(), expected, atol=1e-4)
     np.testing.assert_allclose(cdc.calibration_head[3].weight.detach(), cdc.cluster_head[3].weight.detach())

@@ -56,7 +56,7 @@ def built_method(method_name: str, strategy: str) -> tuple[ClusteringMethod, tor
         features = encoder(data).numpy()
     method.prepare(features)
     method.attach_view_source(lambda indices, view: view_of(data, view, indices))
-    method.init_head(features, INIT_STRATEGIES.get(strategy)(config.init))
+    method.init_head(features, INIT_STRATEGIES.get(strategy)(config.init), seed=method.config.train.seed)
     return method, data
 
 

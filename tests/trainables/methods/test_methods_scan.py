@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from trainables import run_trial
-from trainables.checkpointing import save_checkpoint
-from trainables.config import TrialConfig, parse_trial_config
+from trainables.trial_checkpoints import save_checkpoint
+from trainables.config import TrialConfig
+from trainables.validation import validate_trial_config
 from trainables.errors import CheckpointError, ConfigError
 from trainables.methods import METHODS
 from trainables.methods.base import Batch
@@ -62,7 +63,7 @@ def test_prepare_mines_self_plus_nearest_by_cosine() -> None:
 def test_init_head_uses_normalised_centres_scaled_like_default_init() -> None:
     scan, _ = build_scan()
     centres = np.random.default_rng(1).normal(size=(K, D)).astype(np.float32) * 10
-    scan.init_head(np.zeros((N, D), np.float32), FixedCentres(centres))
+    scan.init_head(np.zeros((N, D), np.float32), FixedCentres(centres), seed=scan.config.train.seed)
 
     expected = centres / np.linalg.norm(centres, axis=1, keepdims=True) / math.sqrt(3)
     np.testing.assert_allclose(scan.heads[0].weight.detach().numpy(), expected, rtol=1e-6)
@@ -74,7 +75,7 @@ def test_init_head_uses_normalised_centres_scaled_like_default_init() -> None:
 def test_random_init_keeps_default_weights() -> None:
     scan, _ = build_scan()
     before = {name: p.detach().clone() for name, p in scan.heads[0].named_parameters()}
-    scan.init_head(np.zeros((N, D), np.float32), FixedCentres(None))
+    scan.init_head(np.zeros((N, D), np.float32), FixedCentres(None), seed=scan.config.train.seed)
     for name, param in scan.heads[0].named_parameters():
         assert torch.equal(param.detach(), before[name])
 
@@ -85,7 +86,7 @@ def test_dachi_centres_land_in_the_head() -> None:
     features = features[:N].astype(np.float32)
     config = TrialConfig.model_validate({"init": {"strategy": "dachi", "kmeans_restarts": 1}})
     dachi = INIT_STRATEGIES.get("dachi")(config.init)
-    scan.init_head(features, dachi)
+    scan.init_head(features, dachi, seed=scan.config.train.seed)
 
     centres = dachi.centres(unit_rows(features).astype(np.float32), K, scan.config.train.seed)
     expected = centres / np.linalg.norm(centres, axis=1, keepdims=True) / math.sqrt(3)
@@ -201,7 +202,7 @@ def test_each_head_is_initialised_from_its_own_seed() -> None:
             seeds.append(seed)
             return np.random.default_rng(seed).normal(size=(n_centres, D)).astype(np.float32)
 
-    scan.init_head(np.random.default_rng(0).normal(size=(N, D)).astype(np.float32), SeedCentres())
+    scan.init_head(np.random.default_rng(0).normal(size=(N, D)).astype(np.float32), SeedCentres(), seed=scan.config.train.seed)
     assert seeds == [0, 1]
     for head, seed in zip(scan.heads, seeds):
         centres = np.random.default_rng(seed).normal(size=(K, D))
@@ -269,12 +270,12 @@ def test_self_labelling_raises_accuracy_of_a_biased_head() -> None:
 @pytest.mark.parametrize("method", ["cc", "cdc"])
 def test_self_label_stage_on_a_method_without_it_is_rejected_naming_the_key(method: str) -> None:
     with pytest.raises(ConfigError, match=r"unknown key 'method\.params\.stage'"):
-        parse_trial_config({"method.name": method, "method.params": {"stage": "selflabel"}})
+        validate_trial_config({"method.name": method, "method.params": {"stage": "selflabel"}})
 
 
 def test_self_label_stage_trains_one_head() -> None:
     with pytest.raises(ConfigError, match="method.params.heads must be 1 with method.params.stage='selflabel'"):
-        parse_trial_config({"method.name": "scan", "method.params": {"stage": "selflabel", "heads": 2}})
+        validate_trial_config({"method.name": "scan", "method.params": {"stage": "selflabel", "heads": 2}})
 
 
 def test_self_label_stage_starts_from_the_scan_trials_encoder_and_lowest_loss_head(tmp_path: Path) -> None:
@@ -290,7 +291,7 @@ def test_self_label_stage_starts_from_the_scan_trials_encoder_and_lowest_loss_he
     )
     selflabel = METHODS.get("scan").build(config, nn.Linear(D, D), K, D)
     selflabel.prepare(np.zeros((N, D), np.float32))
-    selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(np.ones((K, D), np.float32)))
+    selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(np.ones((K, D), np.float32)), seed=selflabel.config.train.seed)
     assert torch.equal(selflabel.heads[0].weight, scan.heads[1].weight)
     assert torch.equal(selflabel.heads[0].bias, scan.heads[1].bias)
     assert torch.equal(selflabel.encoder.weight, scan.encoder.weight)
@@ -299,17 +300,17 @@ def test_self_label_stage_starts_from_the_scan_trials_encoder_and_lowest_loss_he
 
 def test_a_scan_checkpoint_that_is_missing_misplaced_or_foreign_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="method.params.scan_checkpoint: no trial checkpoint at"):
-        parse_trial_config({"method.name": "scan",
+        validate_trial_config({"method.name": "scan",
                             "method.params": {"stage": "selflabel", "scan_checkpoint": str(tmp_path)}})
     save_checkpoint(tmp_path / "other", {"engine": {"method": nn.Linear(D, K).state_dict()}})
     with pytest.raises(ConfigError, match="set method.params.stage='selflabel'"):
-        parse_trial_config({"method.name": "scan", "method.params": {"scan_checkpoint": str(tmp_path / "other")}})
+        validate_trial_config({"method.name": "scan", "method.params": {"scan_checkpoint": str(tmp_path / "other")}})
     config = TrialConfig.model_validate(
         {"method": {"name": "scan", "params": {"stage": "selflabel", "scan_checkpoint": str(tmp_path / "other")}}}
     )
     selflabel = METHODS.get("scan").build(config, nn.Linear(D, D), K, D)
     with pytest.raises(CheckpointError, match="holds no SCAN-stage trial"):
-        selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(None))
+        selflabel.init_head(np.zeros((N, D), np.float32), FixedCentres(None), seed=selflabel.config.train.seed)
 
 
 @pytest.mark.slow

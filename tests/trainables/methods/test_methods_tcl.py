@@ -48,7 +48,7 @@ def test_init_head_forwards_through_bn_with_full_batch_statistics_and_keeps_runn
     running_before = method.cluster_head[0].running_mean.clone()
     centres = np.random.default_rng(1).normal(size=(3, 8))
     init = RecordingInit(centres)
-    method.init_head(features, init)
+    method.init_head(features, init, seed=method.config.train.seed)
 
     w, b = linear.weight.detach().double().numpy(), linear.bias.detach().double().numpy()
     hidden = np.maximum(batch_norm(np.maximum(batch_norm(features.astype(np.float64)), 0) @ w.T + b), 0)

@@ -1,35 +1,19 @@
-"""``parse_trial_config`` rejects bad plug-in settings with one clear line."""
+"""``validate_trial_config`` rejects bad plug-in settings with one clear line."""
 
 from __future__ import annotations
 
 import pytest
 
-from trainables.config import TrialConfig, parse_trial_config
-from trainables.data import DATASETS
+from trainables.validation import validate_trial_config
 from trainables.errors import ConfigError
-from trainables.methods import METHODS
-from trainables.models import ENCODERS
 from trainables.plugins import INIT_STRATEGIES, SELECTION_STRATEGIES
-
-
-@pytest.fixture(autouse=True)
-def default_names_registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default dataset, encoder and method names resolve, whether or not their modules are imported."""
-    defaults = TrialConfig.model_construct()
-    for registry, name in [
-        (DATASETS, defaults.dataset.name),
-        (ENCODERS, defaults.encoder.arch),
-        (METHODS, defaults.method.name),
-    ]:
-        if name not in registry:
-            monkeypatch.setitem(registry._entries, name, object)
 
 
 def test_defaults_and_every_registered_strategy_are_accepted() -> None:
     for name in INIT_STRATEGIES:
-        assert parse_trial_config({"init.strategy": name}).init.strategy == name
+        assert validate_trial_config({"init.strategy": name}).init.strategy == name
     for name in SELECTION_STRATEGIES:
-        assert parse_trial_config({"selection": {"strategy": name}}).selection.strategy == name
+        assert validate_trial_config({"selection": {"strategy": name}}).selection.strategy == name
 
 
 @pytest.mark.parametrize(
@@ -49,7 +33,7 @@ def test_defaults_and_every_registered_strategy_are_accepted() -> None:
 )
 def test_bad_plugin_settings_raise_one_line_config_errors(overrides: dict, key: str, hint: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_trial_config(overrides)
+        validate_trial_config(overrides)
     message = str(caught.value)
     assert "\n" not in message
     assert key in message and hint in message

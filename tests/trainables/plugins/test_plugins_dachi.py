@@ -252,7 +252,7 @@ def test_each_method_weights_samples_by_exp_alpha_d_in_its_head_input_space(meth
     features = (rng.normal(scale=3.0, size=(n_clusters, dim))[np.repeat(np.arange(3), 20)]
                 + rng.gamma(2.0, size=(60, dim)) + 5.0)  # raw scale and offset, as ReLU features have
     initializer = RecordingDachi(config.init)
-    method.init_head(features.astype(np.float32), initializer)
+    method.init_head(features.astype(np.float32), initializer, seed=method.config.train.seed)
 
     expected_rows = HEAD_INPUTS[method_name](method, features, initializer.calls)
     assert len(initializer.calls) == len(expected_rows)

@@ -197,6 +197,7 @@ def test_every_selector_keeps_the_contract_and_resumes_bitwise(name: str, priori
 
 def test_short_stability_trials_get_one_warm_up_warning_per_distinct_setting() -> None:
     from trainables.plugins import selection_warnings
+    from trainables.validation import validate_trial_config
 
     configs = [
         {"selection.strategy": "dss", "train.epochs": 6},
@@ -206,7 +207,7 @@ def test_short_stability_trials_get_one_warm_up_warning_per_distinct_setting() -
         {"selection.strategy": "none", "train.epochs": 2},
         {"selection.strategy": "infobatch", "train.epochs": 2},
     ]
-    lines = selection_warnings(configs)
+    lines = selection_warnings(validate_trial_config(config) for config in configs)
     assert len(lines) == 2 and all("\n" not in line for line in lines)
     assert "'dss' with train.epochs 6" in lines[0] and "before epoch 4" in lines[0]
     assert "'loss' with train.epochs 9" in lines[1] and "train.epochs to 10" in lines[1]

@@ -11,7 +11,7 @@ from scipy.ndimage import gaussian_filter
 
 from trainables.config import DatasetConfig, EncoderConfig
 from trainables.errors import ConfigError
-from trainables.models.checkpoints import read_checkpoint
+from trainables.models.encoder_checkpoints import read_checkpoint
 from trainables.models.encoders import InputShape, build_encoder
 from trainables.pretrain.augment import AugmentConfig, BatchAugment
 from trainables.pretrain.moco import MoCo, info_nce_loss

@@ -10,7 +10,7 @@ import torch
 
 from trainables.config import DatasetConfig, EncoderConfig
 from trainables.errors import ConfigError
-from trainables.models.checkpoints import read_checkpoint
+from trainables.models.encoder_checkpoints import read_checkpoint
 from trainables.models.encoders import InputShape, build_encoder
 from trainables.pretrain.corruption import CorruptionConfig, FeatureCorruption
 from trainables.pretrain.train import PretrainOptions, pretrain

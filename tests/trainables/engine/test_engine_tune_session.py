@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from ray import tune
 
-from trainables import tune_trainable
-from trainables.checkpointing import load_checkpoint
+from trainables import tune_session
+from trainables.trial_checkpoints import load_checkpoint
 from trainables.methods import METHODS
 
 TIMES = {"train_time_s", "score_time_s", "eval_time_s"}
@@ -57,19 +57,19 @@ def test_reports_every_epoch_with_checkpoints_only_on_checkpoint_epochs_and_rest
     tmp_path, monkeypatch, small_digits
 ):
     fake = FakeTune(tmp_path)
-    monkeypatch.setattr(tune_trainable, "tune", types.SimpleNamespace(
+    monkeypatch.setattr(tune_session, "tune", types.SimpleNamespace(
         Checkpoint=fake.Checkpoint, get_checkpoint=fake.get_checkpoint, report=fake.report))
     config = {**flat_config(tmp_path, **{"train.epochs": 3, "train.batch_size": 128}), **small_digits}
-    full = tune_trainable.run_under_tune(config)
+    full = tune_session.run_under_tune(config)
 
     assert [m["epoch"] for m, _ in fake.reports] == [1, 2, 3]
     assert [kept is not None for _, kept in fake.reports] == [False, True, True]
     assert load_checkpoint(fake.reports[1][1])["epoch"] == 2
 
     restored = FakeTune(tmp_path / "second", restore_from=fake.reports[1][1])
-    monkeypatch.setattr(tune_trainable, "tune", types.SimpleNamespace(
+    monkeypatch.setattr(tune_session, "tune", types.SimpleNamespace(
         Checkpoint=restored.Checkpoint, get_checkpoint=restored.get_checkpoint, report=restored.report))
-    resumed = tune_trainable.run_under_tune(config)
+    resumed = tune_session.run_under_tune(config)
     assert [m["epoch"] for m, _ in restored.reports] == [3]
     strip = lambda row: {k: v for k, v in row.items() if k not in TIMES}  # noqa: E731
     np.testing.assert_equal(strip(restored.reports[0][0]), strip(fake.reports[2][0]))
@@ -85,7 +85,7 @@ def test_a_real_tuner_run_reports_metrics_and_a_checkpoint(tmp_path):
         ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         tuner = tune.Tuner(
-            tune_trainable.tune_trainable,
+            tune_session.tune_trainable,
             param_space=flat_config(tmp_path),
             run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), name="engine", verbose=0),
         )

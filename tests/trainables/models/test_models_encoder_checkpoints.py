@@ -10,7 +10,7 @@ import torch
 
 from trainables.config import EncoderConfig
 from trainables.errors import CheckpointError
-from trainables.models.checkpoints import file_hash, load_encoder_checkpoint
+from trainables.models.encoder_checkpoints import file_hash, load_encoder_checkpoint
 from trainables.models.encoders import InputShape, build_encoder
 
 SHAPE = InputShape(is_image=True, channels=1, image_size=8, input_dim=64)

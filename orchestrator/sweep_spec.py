@@ -5,7 +5,8 @@ A spec is found by path or by the name of a shipped spec (``quickstart``, ``pape
 ``${data}`` (the data root: ``$DCSWEEP_DATA`` if set, else ``<workdir>/data``); they are substituted before
 validation. ``extends: <spec name or path>`` starts from another spec (e.g. a shared fragment such as
 ``paper/_base``, whose name starts with ``_`` because it is not a sweep by itself) and deep-merges this file
-over it, so that specs are overrides, not copies. Structural validation happens here; expanding the trials and checking each TrialConfig is
+over it, so that specs are overrides, not copies. ``bundles`` names groups of overrides once (e.g. one per
+dataset in ``paper/_base``); a grid axis named after a group lists bundle names. Structural validation happens here; expanding the trials and checking each TrialConfig is
 ``orchestrator.plan``.
 """
 
@@ -24,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationErro
 import search_spaces
 from orchestrator.yaml_io import load_yaml
 from reports.schema import ReportSpec
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, describe_validation_error
+from trainables.metric_names import LABEL_METRICS, METRIC_KEYS
 
 SHIPPED_SPECS = Path(search_spaces.__file__).parent
 SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # used with fullmatch: "abc\n" is refused
@@ -32,7 +34,6 @@ ARM_NAME = re.compile(r"[A-Za-z0-9+][A-Za-z0-9_.+ -]*(?<![ .])")  # e.g. "+DACHI
 MAX_SEED = 2**32  # numpy and torch seeds are 32-bit
 DEFAULT_MAX_TRIALS = 10_000
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
-LABEL_METRICS = frozenset({"acc", "nmi", "ari", "acc_high", "acc_mid", "acc_low", "ece", "pruned_acc"})
 
 
 class _Strict(BaseModel):
@@ -105,8 +106,6 @@ class SearchSpec(_Strict):
 
     @model_validator(mode="after")
     def _objectives_consistent(self) -> SearchSpec:
-        from trainables.engine import METRIC_KEYS
-
         if len(self.metrics) != len(self.modes):
             raise ValueError(f"modes needs one entry per metric, but got {len(self.metrics)} metrics and {len(self.modes)} modes")
         for metric in self.metrics:
@@ -259,11 +258,42 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 def parse_spec(raw: dict[str, Any], workdir: Path, source: str = "spec") -> SweepSpec:
     """Validate an already-parsed spec dict after substituting placeholders; raises ConfigError."""
     variables = {"workdir": str(workdir.resolve()), "data": os.environ.get("DCSWEEP_DATA", str(workdir.resolve() / "data"))}
-    resolved = _substitute(raw, variables, source)
+    resolved = _substitute(_expand_bundles(raw, source), variables, source)
     try:
         return SweepSpec.model_validate(resolved)
     except ValidationError as error:
-        raise ConfigError(f"{source}: {_describe(error)}") from None
+        raise ConfigError(f"{source}: {describe_validation_error(error, whole='spec')}") from None
+
+
+def _expand_bundles(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """``raw`` without its ``bundles`` section, each grid axis named after a bundle group given as the bundles.
+
+    Example: ``bundles: {dataset: {cifar10: {dataset.name: cifar10, ...}}}`` and ``grid: {dataset: [cifar10]}``
+    give ``grid: {dataset: [{dataset.name: cifar10, ...}]}``.
+
+    Raises:
+        ConfigError: ``bundles`` is not a mapping of groups of named mappings, or a grid names an unknown bundle.
+    """
+    bundles = raw.get("bundles", {})
+    if not isinstance(bundles, dict) or not all(
+        isinstance(group, dict) and all(isinstance(bundle, dict) for bundle in group.values()) for group in bundles.values()
+    ):
+        raise ConfigError(f"{source}: bundles must map a group name to named bundles of overrides, e.g. "
+                          "{dataset: {cifar10: {dataset.name: cifar10}}}")
+    grid = raw.get("grid")
+    if not isinstance(grid, dict):
+        return {key: value for key, value in raw.items() if key != "bundles"}
+    expanded = dict(grid)
+    for axis, group in bundles.items():
+        values = grid.get(axis)
+        if not isinstance(values, list):
+            continue
+        for index, value in enumerate(values):
+            if isinstance(value, str) and value not in group:
+                raise ConfigError(f"{source}: grid.{axis}[{index}] names bundle {value!r}, which bundles.{axis} does "
+                                  f"not hold; choose one of: {', '.join(group)}")
+        expanded[axis] = [group[value] if isinstance(value, str) else value for value in values]
+    return {**{key: value for key, value in raw.items() if key != "bundles"}, "grid": expanded}
 
 
 def _substitute(value: Any, variables: dict[str, str], source: str) -> Any:
@@ -277,17 +307,3 @@ def _substitute(value: Any, variables: dict[str, str], source: str) -> Any:
                 raise ConfigError(f"{source}: unknown placeholder ${{{name}}} in {value!r}; use ${{workdir}} or ${{data}}")
         return PLACEHOLDER.sub(lambda match: variables[match.group(1)], value)
     return value
-
-
-def _describe(error: ValidationError) -> str:
-    """One sentence naming the first bad key, the value and what is allowed."""
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "spec"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        return f"unknown key {key!r}; remove it or check its spelling"
-    if first["type"] == "missing":
-        return f"key {key!r} is missing; add it"
-    shown = first.get("input")
-    shown = shown if not isinstance(shown, dict | list) or len(repr(shown)) < 80 else type(shown).__name__
-    return f"{key}: {message} (got {shown!r})"

@@ -1,5 +1,8 @@
 """The function Ray Tune runs for each trial: the trial side's ``run_under_tune`` plus MLflow tracking and failures.
 
+The driver's Ray calls (binding the trainable, its resources) are here; every call made inside a running trial
+goes through ``trainables.tune_session``.
+
 Ray passes ``{"trial": PlannedTrial.as_tune_config(), <searched dotted keys>..., "__trial_index__": i}``; the
 searched keys (Optuna) override the trial's config and the Repeater index picks the seed of a search trial.
 """
@@ -15,9 +18,11 @@ from typing import Any
 import numpy as np
 from ray import tune
 
-from orchestrator.plan import DEFAULT_METHOD, SEED_KEY, PlannedTrial, trial_key
+from orchestrator.plan import DEFAULT_METHOD, RESOLVED, SEED_KEY, PlannedTrial, resolved_trial
 from orchestrator.tracking import SweepContext, TrialRun
-from trainables.config import flatten, parse_trial_config
+from trainables.config import flatten
+from trainables.metric_names import STOP_EPOCH, TOTAL_TRAIN_TIME
+from trainables.validation import validate_trial_config
 
 TRIAL = "trial"
 REPEAT_INDEX = "__trial_index__"
@@ -26,40 +31,44 @@ Body = Callable[..., Any]
 
 
 def resolve_trial(config: dict[str, Any]) -> PlannedTrial:
-    """The trial Ray asked for: a planned trial as is, or a search trial named after its sampled values."""
+    """The trial Ray asked for: a planned trial as is, or a search trial named after its sampled values.
+
+    A planned trial was validated by the planner; its TrialConfig is rebuilt from the flat dict when first used
+    (``PlannedTrial.trial_config``). A search trial is new here: its sampled values are validated once.
+    """
     planned = dict(config[TRIAL])
     sampled = {key: value for key, value in config.items() if key not in (TRIAL, REPEAT_INDEX)}
     if not sampled:
-        return PlannedTrial(**{key: planned[key] for key in ("name", "arm", "seed", "key", "config")})
+        fields = {key: planned[key] for key in ("name", "arm", "seed", "key", "config")}
+        return PlannedTrial(**fields, resolved=planned.get(RESOLVED))
     seeds = planned[SEEDS]
     seed = seeds[int(config.get(REPEAT_INDEX, 0)) % len(seeds)]
     flat = {**planned["config"], **sampled, SEED_KEY: seed}
     digest = hashlib.sha1(json.dumps(sampled, sort_keys=True, default=str).encode()).hexdigest()[:8]
     name = f"{flat.get('method.name', DEFAULT_METHOD)}/{planned['arm']}/search-{digest}/seed{seed}"
-    return PlannedTrial(name=name, arm=planned["arm"], seed=seed, key=trial_key(flat), config=flat)
+    return resolved_trial(name, planned["arm"], flat, validate_trial_config(flat, context=f"trial {name}"))
 
 
 def sweep_trainable(config: dict[str, Any], context: SweepContext, body: Body | None = None) -> None:
     """Run one trial under Ray Tune, logging to its (found or created) MLflow child run.
 
     A trial whose run is already FINISHED is not trained again: its final metrics are reported once.
-    ``body`` is the trial side's ``trainables.tune_trainable.run_under_tune`` unless a test injects another.
+    ``body`` is the trial side's ``trainables.tune_session.run_under_tune`` unless a test injects another.
 
     Raises:
         Whatever the trial raises, after its run is ended FAILED with the error tag (Ray then retries it).
     """
-    from trainables.tune_trainable import current_node_id, run_under_tune
+    from trainables.tune_session import current_node_id, report_metrics, run_under_tune
 
     body = body or run_under_tune
     trial = resolve_trial(config)
-    params = flatten(parse_trial_config(trial.config))
-    run = TrialRun.open(context, trial.name, trial.key, trial.arm, trial.seed, params)
+    run = TrialRun.open(context, trial.name, trial.key, trial.arm, trial.seed, flatten(trial.trial_config))
     if run.is_finished:
-        tune.report(run.latest_metrics())
+        report_metrics(run.latest_metrics())
         return
     run.record_node(current_node_id())
     try:
-        body(trial.config, callbacks=(MlflowTrialLogger(run),))
+        body(trial.trial_config, callbacks=(MlflowTrialLogger(run),))
     except BaseException as error:
         run.fail(error)
         raise
@@ -80,8 +89,8 @@ class MlflowTrialLogger:
     def on_trial_end(self, result: Any) -> None:
         """Log ``stop_epoch``, ``total_train_time_s``, the K-means reference, predictions and curve; end FINISHED."""
         final = {
-            "stop_epoch": result.stop_epoch,
-            "total_train_time_s": float(sum(row.get("train_time_s", 0.0) for row in result.curve)),
+            STOP_EPOCH: result.stop_epoch,
+            TOTAL_TRAIN_TIME: float(sum(row.get("train_time_s", 0.0) for row in result.curve)),
             **result.reference,
         }
         probabilities = np.asarray(result.probabilities)

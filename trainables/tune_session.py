@@ -15,9 +15,9 @@ from typing import Any
 import ray
 from ray import tune
 
-from trainables.config import parse_trial_config
-from trainables.engine import TrialCallback, TrialResult
+from trainables.config import TrialConfig
 from trainables.trial import run_trial
+from trainables.trial_loop import TrialCallback, TrialResult
 
 
 class TuneReporter:
@@ -31,19 +31,20 @@ class TuneReporter:
         """Nothing to do: Ray marks the trial finished when the function returns."""
 
 
-def run_under_tune(config: dict[str, Any], callbacks: Sequence[TrialCallback] = ()) -> TrialResult:
-    """Body of the trainable: parse the flat dotted-key config, restore Ray's checkpoint if any, run, report.
+def run_under_tune(config: TrialConfig | dict[str, Any], callbacks: Sequence[TrialCallback] = ()) -> TrialResult:
+    """Body of the trainable: restore Ray's checkpoint if any, run the trial, report each epoch.
+
+    ``config`` is the resolved TrialConfig (from the orchestrator) or a flat dotted-key dict, validated by ``run_trial``.
 
     ``callbacks`` run before the reporter each epoch, so they see an epoch before Ray may stop the trial.
 
     Raises:
         ConfigError, CheckpointError, TrainingError: as ``trainables.run_trial``.
     """
-    trial_config = parse_trial_config(config)
     with tempfile.TemporaryDirectory(prefix="dcsweep-tune-") as scratch:
         resume_from = _restore(Path(scratch) / "restored")
         return run_trial(
-            trial_config,
+            config,
             callbacks=(*callbacks, TuneReporter()),
             resume_from=resume_from,
             workdir=Path(scratch) / "work",
@@ -53,6 +54,11 @@ def run_under_tune(config: dict[str, Any], callbacks: Sequence[TrialCallback] = 
 def tune_trainable(config: dict[str, Any]) -> None:
     """The function passed to ``ray.tune.Tuner``; it returns nothing because results are reported per epoch."""
     run_under_tune(config)
+
+
+def report_metrics(metrics: dict[str, float]) -> None:
+    """Report one row to Ray Tune without a checkpoint (a trial already finished reports its final row once)."""
+    tune.report(metrics)
 
 
 def current_node_id() -> str:
