@@ -32,6 +32,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
 from trainables.config import InitConfig
+from trainables.errors import ConfigError
 from trainables.neighbours import kmeans
 from trainables.plugins.prototypes import density_weights, weighted_prototypes
 
@@ -86,7 +87,10 @@ def main() -> None:
     args = parser.parse_args()
 
     features, truth = gaussian_mixture(args.samples, args.dim, args.clusters, args.seed)
-    (_, labels), kmeans_s = timed(kmeans, features, args.clusters, args.seed, args.restarts)
+    try:
+        (_, labels), kmeans_s = timed(kmeans, features, args.clusters, args.seed, args.restarts)
+    except ConfigError as error:  # --clusters above --samples
+        parser.exit(2, f"error: {error}\n")
     (d, weights), knn_s = timed(density_weights, features, labels, args.k, args.alpha)
     _, prototypes_s = timed(weighted_prototypes, features, labels, weights, args.clusters)
     print(f"data: {args.samples} x {args.dim} float32, K={args.clusters}, k={args.k}, restarts={args.restarts}")
