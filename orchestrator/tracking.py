@@ -30,6 +30,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from orchestrator.locks import held_lock
+from orchestrator.mlflow_template import create_migrated_store
 
 ROLE = "dcsweep.role"
 SWEEP_ID = "dcsweep.sweep_id"
@@ -82,12 +83,15 @@ def prepare_store(tracking_uri: str) -> None:
     """Create and migrate an sqlite store once, under a file lock next to it, before any trial opens it.
 
     MLflow migrates an empty sqlite database when a process first opens it; two processes doing so at once race
-    (alembic's "duplicate column"). A server URI is left alone: its server migrates.
+    (alembic's "duplicate column"). A new database starts as a copy of a migrated one (``mlflow_template``).
+    A server URI is left alone: its server migrates.
     """
     if not tracking_uri.startswith(SQLITE_PREFIX):
         return
     database = Path(tracking_uri.removeprefix(SQLITE_PREFIX))
     with held_lock(database.with_name(f"{database.name}.lock")):
+        if not database.exists():
+            create_migrated_store(database)
         MlflowClient(tracking_uri).search_experiments(max_results=1)
 
 
