@@ -8,17 +8,20 @@ of spectral clustering.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from trainables.errors import ConfigError
 
+if TYPE_CHECKING:
+    import faiss
+
+# faiss is imported where it is used: importing it takes seconds, and plug-in registration imports this module.
 Metric = Literal["l2", "ip"]
 
-_FLAT_INDEXES = {"l2": faiss.IndexFlatL2, "ip": faiss.IndexFlatIP}
+_FLAT_INDEXES = {"l2": "IndexFlatL2", "ip": "IndexFlatIP"}  # faiss's exact index class of each metric
 
 LLOYD_ITERATIONS = 100  # cap on the polish; faiss's default of 25 stopped short on digits features (ACC 77 vs 85)
 SCREENING_ITERATIONS = 20  # cap on each restart's Lloyd run before the best is polished
@@ -107,7 +110,9 @@ def _mean_knn_distance(points: np.ndarray, k: int) -> np.ndarray:
 
 def _flat_index(dim: int, metric: Metric) -> faiss.Index:
     """An exact flat index, moved to every GPU when faiss sees one."""
-    index = _FLAT_INDEXES[metric](dim)
+    import faiss
+
+    index = getattr(faiss, _FLAT_INDEXES[metric])(dim)
     if faiss.get_num_gpus() > 0:
         index = faiss.index_cpu_to_all_gpus(index)
     return index
@@ -175,6 +180,8 @@ def kmeans(
 
 def _restart(points: np.ndarray, n_clusters: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """One screening restart on one core: k-means++ seeds, then Lloyd; returns (centres, inertia)."""
+    import faiss
+
     faiss.omp_set_num_threads(1)  # OpenMP's thread count is per calling thread: this pool thread only
     seeding = _subsample(points, max(SEEDING_POINTS_PER_CENTROID * n_clusters, SEEDING_POINTS_MIN), rng)
     return _lloyd(points, kmeans_plus_plus(seeding, n_clusters, rng), SCREENING_ITERATIONS, rng)
@@ -182,6 +189,8 @@ def _restart(points: np.ndarray, n_clusters: int, rng: np.random.Generator) -> t
 
 def _threads() -> int:
     """Worker threads for work split into independent single-threaded pieces: OpenMP's thread count."""
+    import faiss
+
     return faiss.omp_get_max_threads()
 
 
@@ -192,6 +201,8 @@ def _lloyd(
 
     Returns the new [K, D] centres and the inertia of the last assignment step.
     """
+    import faiss
+
     n_clusters, dim = centres.shape
     objectives: list[float] = []
     while len(objectives) < max_iterations:
