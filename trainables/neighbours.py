@@ -205,11 +205,11 @@ def _lloyd(
 
     n_clusters, dim = centres.shape
     objectives: list[float] = []
-    while len(objectives) < max_iterations:
+    for done in range(0, max_iterations, LLOYD_CHUNK):
         model = faiss.Kmeans(
             dim,
             n_clusters,
-            niter=min(LLOYD_CHUNK, max_iterations - len(objectives)),
+            niter=min(LLOYD_CHUNK, max_iterations - done),
             seed=int(rng.integers(2**31)),
             max_points_per_centroid=-(-len(points) // n_clusters),  # no second subsample inside faiss
             min_points_per_centroid=1,  # small N is fine here; faiss would only print a warning
