@@ -29,8 +29,8 @@ LLOYD_CHUNK = 5  # iterations per faiss call between convergence checks
 CONVERGENCE_TOLERANCE = 1e-5  # stop once an iteration lowers the inertia by less than this fraction
 TRAINING_POINTS_PER_CENTROID = 256  # faiss's default subsample, for the polish
 SCREENING_POINTS_PER_CENTROID = 64  # the restarts compete on this smaller shared subsample
-SEEDING_POINTS_PER_CENTROID = 16  # k-means++ costs K passes over its points, so it seeds from few...
-SEEDING_POINTS_MIN = 4096  # ...but never from fewer than this (small data seeds from all its points)
+SEEDING_POINTS_PER_CENTROID = 16  # k-means++ costs K passes over its points, so it seeds from few
+SUBSAMPLE_MIN = 4096  # screening and seeding never use fewer points (small data uses all its points)
 
 
 def knn(x: np.ndarray, k: int, metric: Metric = "l2") -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +137,8 @@ def kmeans(
 
     Restarts are screened cheaply, then the winner is polished:
     1. the restarts run in parallel, one core each; each seeds with ``kmeans_plus_plus`` on
-       ``SEEDING_POINTS_PER_CENTROID * K`` points (at least ``SEEDING_POINTS_MIN``) and runs Lloyd on a
-       shared screening subsample of ``SCREENING_POINTS_PER_CENTROID * K`` points, so their inertias compare;
+       ``SEEDING_POINTS_PER_CENTROID * K`` points and runs Lloyd on a shared screening subsample of
+       ``SCREENING_POINTS_PER_CENTROID * K`` points, so their inertias compare (both at least ``SUBSAMPLE_MIN``);
     2. the restart with the lowest inertia continues on the training subsample of
        ``TRAINING_POINTS_PER_CENTROID * K`` points (faiss's own default), for up to ``LLOYD_ITERATIONS``;
     3. its centres label every point by its nearest centre.
@@ -167,7 +167,7 @@ def kmeans(
     points = np.ascontiguousarray(x, dtype=np.float32)
     rng = np.random.default_rng(seed)
     training = _subsample(points, TRAINING_POINTS_PER_CENTROID * n_clusters, rng)
-    screening = _subsample(training, SCREENING_POINTS_PER_CENTROID * n_clusters, rng)
+    screening = _subsample(training, max(SCREENING_POINTS_PER_CENTROID * n_clusters, SUBSAMPLE_MIN), rng)
     with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:
         restarts_run = pool.map(lambda restart_rng: _restart(screening, n_clusters, restart_rng), rng.spawn(restarts))
         best_centres, _ = min(restarts_run, key=lambda centres_and_inertia: centres_and_inertia[1])
@@ -183,7 +183,7 @@ def _restart(points: np.ndarray, n_clusters: int, rng: np.random.Generator) -> t
     import faiss
 
     faiss.omp_set_num_threads(1)  # OpenMP's thread count is per calling thread: this pool thread only
-    seeding = _subsample(points, max(SEEDING_POINTS_PER_CENTROID * n_clusters, SEEDING_POINTS_MIN), rng)
+    seeding = _subsample(points, max(SEEDING_POINTS_PER_CENTROID * n_clusters, SUBSAMPLE_MIN), rng)
     return _lloyd(points, kmeans_plus_plus(seeding, n_clusters, rng), SCREENING_ITERATIONS, rng)
 
 
