@@ -5,17 +5,22 @@ three steps of ``DachiInit.centres`` two ways on the same points:
 1. K-means with ``--restarts`` k-means++ restarts: ``trainables.neighbours.kmeans`` (faiss) against
    scikit-learn's ``KMeans``;
 2. d_i, the mean distance to the k = 10 nearest neighbours inside each cluster: ``density_weights``
-   (faiss, per cluster) against scikit-learn's ``NearestNeighbors`` per cluster, each on its own labels
+   (exact, one Gram product per cluster) against scikit-learn's ``NearestNeighbors`` per cluster, each on its own labels
    (the same work when the partitions agree, which they do on this separable mixture);
 3. the weighted prototypes of Eq. 2 (one shared NumPy implementation, on each path's own labels and weights).
 Prints each step's seconds, the whole-initialisation seconds and ratios, the adjusted Rand index
 between the two K-means partitions and against the mixture components, and the largest d_i gap.
 Set OMP_NUM_THREADS to the cores to measure on (the target is stated for 2).
 
-Measured 2026-12-01, OMP_NUM_THREADS=2 on a quiet moment of the shared box, --restarts 1: whole init 5.7 s
-(K-means 4.0, kNN 1.0, prototypes 0.8) against scikit-learn's 55.0 s (52.3, 1.8, 0.9), 9.6x; the two partitions
-agree at ARI 0.978 (0.989 and 0.990 against the components; one restart misses a few of the 200). With the
-default 5 restarts the faiss path took 28.9 s (Lloyd iterations dominate: restarts x 25 x 256K x K x D x 2 FLOPs).
+Measured 2026-12-01, OMP_NUM_THREADS=2 on a quiet moment of the shared box, --restarts 1, before the K-means
+rework: whole init 5.7 s (K-means 4.0, kNN 1.0, prototypes 0.8) against scikit-learn's 55.0 s (52.3, 1.8, 0.9); the
+default 5 restarts took 28.9 s on the faiss path. After it (restarts screened in parallel on 64 points per centre,
+k-means++ on 16 per centre, Lloyd stopped once the inertia settles, only the winner polished; kNN as one Gram product
+per cluster), default 5 restarts, on a box loaded by other jobs: at load ~4, K-means 6.2-8.0 s wall (5.2 s CPU),
+kNN 1.0 s (0.65 s CPU) against scikit-learn's 3.4 s (2.4 s CPU) on the same labels, prototypes 0.25-1.2 s; ARI
+0.988 against the components. At load ~15 the faiss path took 47 s wall and scikit-learn's 5 restarts did not
+finish in 45 minutes. The kNN ratio is bounded by arithmetic: both paths compute each cluster's n^2 D Gram matrix
+(ours in float32, half of it), so about 3-4x, not 5x.
 
 Usage:
     python benchmarks/dachi_scale.py [--samples 100000] [--dim 512] [--clusters 200] [--k 10] [--restarts 5]
