@@ -30,6 +30,7 @@ CONVERGENCE_TOLERANCE = 1e-5  # stop once an iteration lowers the inertia by les
 TRAINING_POINTS_PER_CENTROID = 256  # faiss's default subsample, for the polish
 SCREENING_POINTS_PER_CENTROID = 64  # the restarts compete on this smaller shared subsample
 SEEDING_POINTS_PER_CENTROID = 16  # k-means++ costs K passes over its points, so it seeds from few
+SMALL_GROUP = 20  # smaller kNN groups are searched in float64 (faiss's own switch to float32 BLAS is at 20 queries)
 SUBSAMPLE_MIN = 4096  # screening and seeding never use fewer points (small data uses all its points)
 
 
@@ -73,7 +74,7 @@ def mean_knn_distance_within_groups(x: np.ndarray, groups: list[np.ndarray], k: 
     """[N] mean Euclidean distance from each row of ``x`` to its ``k`` nearest other rows of its own group.
 
     Exact. A group of at most k members uses all its other members; a singleton (or a row in no group)
-    gets 0. Each group is centred and searched through its float32 Gram matrix, one
+    gets 0. Each group is centred and searched through its float32 Gram matrix (float64 below ``SMALL_GROUP``), one
     symmetric BLAS product per group; the groups are spread over the cores, one BLAS thread each,
     since a group of a few hundred rows is too small to split.
 
@@ -87,8 +88,9 @@ def mean_knn_distance_within_groups(x: np.ndarray, groups: list[np.ndarray], k: 
     def search(members: np.ndarray) -> None:
         if members.size < 2:
             return
-        group = x[members].astype(np.float32)
-        group -= group.mean(axis=0, dtype=np.float64).astype(np.float32)
+        group = x[members]
+        precision = np.float64 if members.size < SMALL_GROUP else np.float32
+        group = (group - group.mean(axis=0, dtype=np.float64)).astype(precision)  # centred in float64
         distances[members] = _mean_knn_distance(group, min(k, members.size - 1))
 
     with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:
