@@ -5,17 +5,22 @@ three steps of ``DachiInit.centres`` two ways on the same points:
 1. K-means with ``--restarts`` k-means++ restarts: ``trainables.neighbours.kmeans`` (faiss) against
    scikit-learn's ``KMeans``;
 2. d_i, the mean distance to the k = 10 nearest neighbours inside each cluster: ``density_weights``
-   (faiss, per cluster) against scikit-learn's ``NearestNeighbors`` per cluster, each on its own labels
+   (exact, one Gram product per cluster) against scikit-learn's ``NearestNeighbors`` per cluster, each on its own labels
    (the same work when the partitions agree, which they do on this separable mixture);
 3. the weighted prototypes of Eq. 2 (one shared NumPy implementation, on each path's own labels and weights).
 Prints each step's seconds, the whole-initialisation seconds and ratios, the adjusted Rand index
 between the two K-means partitions and against the mixture components, and the largest d_i gap.
 Set OMP_NUM_THREADS to the cores to measure on (the target is stated for 2).
 
-Measured 2026-12-01, OMP_NUM_THREADS=2 on a quiet moment of the shared box, --restarts 1: whole init 5.7 s
-(K-means 4.0, kNN 1.0, prototypes 0.8) against scikit-learn's 55.0 s (52.3, 1.8, 0.9), 9.6x; the two partitions
-agree at ARI 0.978 (0.989 and 0.990 against the components; one restart misses a few of the 200). With the
-default 5 restarts the faiss path took 28.9 s (Lloyd iterations dominate: restarts x 25 x 256K x K x D x 2 FLOPs).
+Measured 2026-12-01, OMP_NUM_THREADS=2 on a quiet moment of the shared box, --restarts 1, before the K-means
+rework: whole init 5.7 s (K-means 4.0, kNN 1.0, prototypes 0.8) against scikit-learn's 55.0 s (52.3, 1.8, 0.9); the
+default 5 restarts took 28.9 s on the faiss path. After it (restarts screened in parallel on 64 points per centre,
+k-means++ on 16 per centre, Lloyd stopped once the inertia settles, only the winner polished; kNN as one Gram product
+per cluster), default 5 restarts, on a box loaded by other jobs: at load ~4, K-means 6.2-8.0 s wall (5.2 s CPU),
+kNN 1.0 s (0.65 s CPU) against scikit-learn's 3.4 s (2.4 s CPU) on the same labels, prototypes 0.25-1.2 s; ARI
+0.988 against the components. At load ~15 the faiss path took 47 s wall and scikit-learn's 5 restarts did not
+finish in 45 minutes. The kNN ratio is bounded by arithmetic: both paths compute each cluster's n^2 D Gram matrix
+(ours in float32, half of it), so about 3-4x, not 5x.
 
 Usage:
     python benchmarks/dachi_scale.py [--samples 100000] [--dim 512] [--clusters 200] [--k 10] [--restarts 5]
@@ -32,6 +37,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
 from trainables.config import InitConfig
+from trainables.errors import ConfigError
 from trainables.neighbours import kmeans
 from trainables.plugins.prototypes import density_weights, weighted_prototypes
 
@@ -61,9 +67,13 @@ def sklearn_knn_distance(features: np.ndarray, labels: np.ndarray, k: int) -> np
     return d
 
 
-def timed(function, *args):
-    start = time.perf_counter()
+CPU_SECONDS: dict[str, float] = {}  # process CPU seconds (all threads) per timed step: a loaded box inflates wall time
+
+
+def timed(function, *args, step: str):
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = function(*args)
+    CPU_SECONDS[step] = time.process_time() - cpu_start
     return result, time.perf_counter() - start
 
 
@@ -86,24 +96,29 @@ def main() -> None:
     args = parser.parse_args()
 
     features, truth = gaussian_mixture(args.samples, args.dim, args.clusters, args.seed)
-    (_, labels), kmeans_s = timed(kmeans, features, args.clusters, args.seed, args.restarts)
-    (d, weights), knn_s = timed(density_weights, features, labels, args.k, args.alpha)
-    _, prototypes_s = timed(weighted_prototypes, features, labels, weights, args.clusters)
+    try:
+        (_, labels), kmeans_s = timed(kmeans, features, args.clusters, args.seed, args.restarts, step="faiss K-means")
+    except ConfigError as error:  # --clusters above --samples
+        parser.exit(2, f"error: {error}\n")
+    (d, weights), knn_s = timed(density_weights, features, labels, args.k, args.alpha, step="faiss kNN d_i")
+    _, prototypes_s = timed(weighted_prototypes, features, labels, weights, args.clusters, step="faiss prototypes")
     print(f"data: {args.samples} x {args.dim} float32, K={args.clusters}, k={args.k}, restarts={args.restarts}")
     print(f"faiss path done: {kmeans_s + knn_s + prototypes_s:.2f} s (scikit-learn path follows)", flush=True)
 
     reference = KMeans(args.clusters, init="k-means++", n_init=args.restarts, random_state=args.seed)
-    sk_labels, sk_kmeans_s = timed(reference.fit_predict, features)
-    sk_d, sk_knn_s = timed(sklearn_knn_distance, features, sk_labels, args.k)
+    sk_labels, sk_kmeans_s = timed(reference.fit_predict, features, step="sklearn K-means")
+    sk_d, sk_knn_s = timed(sklearn_knn_distance, features, sk_labels, args.k, step="sklearn kNN d_i")
     sk_weights = dachi_weights(sk_d, sk_labels, args.alpha)
-    _, sk_prototypes_s = timed(weighted_prototypes, features, sk_labels, sk_weights, args.clusters)
+    _, sk_prototypes_s = timed(weighted_prototypes, features, sk_labels, sk_weights, args.clusters, step="sklearn prototypes")
 
     ours = kmeans_s + knn_s + prototypes_s
     theirs = sk_kmeans_s + sk_knn_s + sk_prototypes_s
-    print(f"{'step':<22}{'faiss (s)':>10}{'sklearn (s)':>12}{'ratio':>8}")
+    print(f"{'step':<22}{'faiss (s)':>10}{'sklearn (s)':>12}{'ratio':>8}{'cpu faiss':>11}{'cpu sklearn':>12}{'ratio':>8}")
     for step, a, b in [("K-means", kmeans_s, sk_kmeans_s), ("kNN d_i", knn_s, sk_knn_s),
                        ("prototypes", prototypes_s, sk_prototypes_s), ("whole initialisation", ours, theirs)]:
-        print(f"{step:<22}{a:>10.2f}{b:>12.2f}{b / a:>7.1f}x")
+        cpu_a = sum(CPU_SECONDS[f"faiss {name}"] for name in _steps(step))
+        cpu_b = sum(CPU_SECONDS[f"sklearn {name}"] for name in _steps(step))
+        print(f"{step:<22}{a:>10.2f}{b:>12.2f}{b / a:>7.1f}x{cpu_a:>11.2f}{cpu_b:>12.2f}{cpu_b / cpu_a:>7.1f}x")
     print(f"ARI(faiss labels, sklearn labels) = {adjusted_rand_score(sk_labels, labels):.4f}; "
           f"ARI vs mixture components: faiss {adjusted_rand_score(truth, labels):.4f}, "
           f"sklearn {adjusted_rand_score(truth, sk_labels):.4f}")
@@ -114,6 +129,10 @@ def main() -> None:
     print(f"max |d_faiss - d_sklearn| / max d: {relative_gap:.2e}")
     if not np.allclose(d, sk_d, rtol=1e-4, atol=1e-4 * sk_d.max()):
         raise SystemExit("faiss and scikit-learn disagree on d_i")
+
+
+def _steps(row: str) -> list[str]:
+    return ["K-means", "kNN d_i", "prototypes"] if row == "whole initialisation" else [row]
 
 
 if __name__ == "__main__":

@@ -24,12 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from mlflow.tracking import MlflowClient
-from sklearn.metrics import adjusted_rand_score
 
-from dss_speedup import time_epochs
-from trainables.methods import METHODS
-from trainables.trial import run_trial
+# MLflow, scikit-learn and the trial side are imported by the checks that use them, so that the no-GPU refusal
+# answers in the time torch takes to import.
 
 KNN_K = 10
 DISTANCE_RTOL = 1e-4  # float32 GPU and CPU sums of squares may differ in the last bits
@@ -75,6 +72,9 @@ class Setup:
 
 def method_trials(setup: Setup) -> list[Row]:
     """One trial of each registered method on ``setup.device``: it must reach its last epoch with a finite loss."""
+    from trainables.methods import METHODS
+    from trainables.trial import run_trial
+
     rows = []
     for name in METHODS:
         if setup.gpu:
@@ -129,6 +129,7 @@ def faiss_knn_gpu_vs_cpu(setup: Setup) -> Row:
 def faiss_kmeans_gpu_vs_cpu(setup: Setup) -> Row:
     """faiss K-means on the GPU and on the CPU from the same initial centres: same partition, same objective."""
     import faiss
+    from sklearn.metrics import adjusted_rand_score
 
     points = blobs(20_000, 64, 20, seed=1)
     initial = points[np.random.default_rng(1).choice(len(points), 20, replace=False)]
@@ -151,6 +152,8 @@ def faiss_kmeans_gpu_vs_cpu(setup: Setup) -> Row:
 
 def trials_sharing_one_gpu(setup: Setup) -> Row:
     """``dcsweep run`` of 4 trials at ``gpu: 0.25``: all finish, and how many ran at once on the one GPU."""
+    from mlflow.tracking import MlflowClient
+
     workdir = setup.scratch / "shared-gpu"
     workdir.mkdir()
     spec = workdir / "gpu_share.yaml"
@@ -188,6 +191,8 @@ def peak_overlap(intervals: list[tuple[int, int]]) -> int:
 
 def dss_speedup(setup: Setup) -> Row:
     """Epoch time with DSS excluding half the samples against training on all, as ``benchmarks/dss_speedup.py``."""
+    from dss_speedup import time_epochs
+
     epochs = setup.epochs + 2  # the first epoch is a warm-up; the median of the rest is kept
     config = {
         "dataset.name": "digits", "encoder.arch": setup.arch, "method.name": "cc", "train.batch_size": 256,

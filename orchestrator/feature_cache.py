@@ -17,8 +17,11 @@ def prefill_feature_cache(trials: Iterable[PlannedTrial], warn: Callable[[str], 
     """Extract and cache the pre-trained features of each distinct (dataset, encoder, cache folder).
 
     Trials then find them in the content-addressed cache instead of extracting them once each. On each distinct
-    (dataset, encoder weights) the view sanity check runs; each view that fails it is reported to ``warn`` in one
-    line, and its trials still run. Returns the number of distinct feature sets prepared.
+    (dataset, encoder config) the view sanity check runs once, on the first trial's weights: the seeds of an
+    encoder without a checkpoint are different random weights, but they see the same views, and checking each
+    would repeat the same warnings and cost seconds per trial before any trial starts. Each view that fails it
+    is reported to ``warn`` in one line, and its trials still run. Returns the number of distinct feature sets
+    prepared.
 
     Raises:
         DataError, CheckpointError: the dataset or the encoder checkpoint cannot be read.
@@ -28,7 +31,7 @@ def prefill_feature_cache(trials: Iterable[PlannedTrial], warn: Callable[[str], 
     from trainables.view_sanity import check_views
 
     prepared: set[tuple[str, str, str]] = set()
-    checked: set[tuple[str, str]] = set()
+    checked: set[tuple[str, str]] = set()  # (dataset, encoder config)
     for trial in trials:
         config = trial.trial_config
         weights = encoder_cache_key(config.encoder, config.train.seed)
@@ -37,8 +40,9 @@ def prefill_feature_cache(trials: Iterable[PlannedTrial], warn: Callable[[str], 
             continue
         dataset, encoder, features = pretrained_features(config)
         prepared.add(identity)
-        if identity[:2] not in checked:
-            checked.add(identity[:2])
+        views_and_lens = (identity[0], config.encoder.model_dump_json())
+        if views_and_lens not in checked:
+            checked.add(views_and_lens)
             for result in check_views(encoder, dataset, features, config.train.seed):
                 if not result.healthy:
                     warn(result.warning())

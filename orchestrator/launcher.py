@@ -22,7 +22,7 @@ from orchestrator.interrupts import Interrupted, InterruptWatch, watch_interrupt
 from orchestrator.live_view import SweepHeader
 from orchestrator.locks import driver_lock
 from orchestrator.plan import PlannedTrial, plan_trials
-from orchestrator.progress import SweepProgress, log_path
+from orchestrator.progress import SweepProgress, held_start_up_logs, log_path
 from orchestrator.sweep_spec import SWEEP_NAME, SweepSpec, load_spec, parse_spec
 from orchestrator.tracked_trial import build_trainable, resolve_trial, trial_dirname
 from orchestrator.workspace import Workspace
@@ -229,7 +229,8 @@ def connect_ray(workspace: Workspace, address: str | None) -> None:
         DcsweepError: Ray did not start (e.g. its node timed out on a busy machine) or the cluster is unreachable.
     """
     try:
-        nodes = start_ray(address)
+        with held_start_up_logs():  # its warnings go to the sweep's log file, not before the live view
+            nodes = start_ray(address)
     except DcsweepError:
         raise
     except Exception as error:  # Ray raises bare Exception / RuntimeError / ConnectionError on start-up

@@ -26,6 +26,9 @@ REFRESH_PER_S = 2
 QUIETED_LOGGERS = ("ray", "optuna", "mlflow", "alembic")  # with the root logger: written to the log file
 
 
+_HELD: list[logging.LogRecord] = []  # what Ray logged while it started; the next sweep log to open receives it
+
+
 def log_path(workdir: Path, sweep: str) -> Path:
     """Where a sweep's Ray and worker output goes: ``<workdir>/logs/<sweep>.log``."""
     return workdir / "logs" / f"{sweep}.log"
@@ -110,23 +113,50 @@ class SweepProgress(tune.Callback):
 
 
 @contextlib.contextmanager
+def held_start_up_logs() -> Iterator[None]:
+    """While Ray starts, hold what the root and ``QUIETED_LOGGERS`` would print (e.g. Ray's token-authentication
+    warning); the sweep's log file, which must not exist before Ray accepted the sweep, receives it when it opens."""
+    holder = _Holder()
+    swapped = _swap_terminal_handlers(holder)
+    try:
+        yield
+    finally:
+        _restore_terminal_handlers(swapped, holder)
+
+
+class _Holder(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        _HELD.append(record)
+
+
+@contextlib.contextmanager
 def chatter_to_file(path: Path) -> Iterator[TextIO]:
-    """Send this process's stdout, stderr and the terminal handlers of the root and ``QUIETED_LOGGERS`` to ``path``."""
+    """Send this process's stdout, stderr and the terminal handlers of the root and ``QUIETED_LOGGERS`` to ``path``,
+    after the records held while Ray started."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", buffering=1) as log:
         file_handler = logging.StreamHandler(log)
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        for record in _HELD:
+            file_handler.handle(record)
+        _HELD.clear()
         terminal = sys.stderr
         swapped = _swap_terminal_handlers(file_handler)
         try:
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 yield log
         finally:
-            for logger, handlers in swapped:
-                logger.removeHandler(file_handler)
-                for handler in handlers:
-                    logger.addHandler(handler)
+            _restore_terminal_handlers(swapped, file_handler)
             _point_back(log, terminal)
+
+
+def _restore_terminal_handlers(
+    swapped: list[tuple[logging.Logger, list[logging.Handler]]], replacement: logging.Handler
+) -> None:
+    for logger, handlers in swapped:
+        logger.removeHandler(replacement)
+        for handler in handlers:
+            logger.addHandler(handler)
 
 
 def _point_back(log: TextIO, terminal: TextIO) -> None:

@@ -22,6 +22,7 @@ from ray.tune.search.optuna import OptunaSearch
 from orchestrator import tracking
 from orchestrator.environment import check_local_gpus, check_paths
 from orchestrator.launcher import connect_ray, run_config, sweep_header
+from orchestrator.locks import driver_lock
 from orchestrator.progress import SweepProgress, log_path
 from orchestrator.plan import PlannedTrial, plan_search, trial_key
 from orchestrator.sweep_spec import SearchParam, SearchSpec, SweepSpec, load_spec
@@ -68,7 +69,10 @@ def run_search(
     """Run ``search.num_samples`` new points (times the number of seeds) and return the study's best trials."""
     spec, arm, fixed = prepare_search(ref, workspace, local=address is None)
     connect_ray(workspace, address)  # before anything is written: a refused cluster leaves no trace
-    with SweepProgress(log_path(workspace.workdir, spec.name)) as progress:
+    with (
+        SweepProgress(log_path(workspace.workdir, spec.name)) as progress,
+        driver_lock(workspace.workdir, spec.name),  # one driver per study, as for run and resume
+    ):
         context = tracking.open_sweep(
             workspace.tracking_uri, workspace.artifact_root, spec.name, spec.spec_hash(),
             dump_yaml(spec.model_dump(mode="json")),

@@ -49,6 +49,7 @@ from orchestrator.mlflow_layout import (  # noqa: F401  (default_tracking_uri: a
     experiment_name,
 )
 from trainables.metric_names import STOP_EPOCH, TOTAL_TRAIN_TIME
+from orchestrator.mlflow_template import create_migrated_store
 
 MAX_TAG_CHARS = 5000
 EPOCH = "epoch"  # the step of every per-epoch metric, never a metric itself
@@ -77,12 +78,15 @@ def prepare_store(tracking_uri: str) -> None:
     """Create and migrate an sqlite store once, under a file lock next to it, before any trial opens it.
 
     MLflow migrates an empty sqlite database when a process first opens it; two processes doing so at once race
-    (alembic's "duplicate column"). A server URI is left alone: its server migrates.
+    (alembic's "duplicate column"). A new database starts as a copy of a migrated one (``mlflow_template``).
+    A server URI is left alone: its server migrates.
     """
     if not tracking_uri.startswith(SQLITE_PREFIX):
         return
     database = Path(tracking_uri.removeprefix(SQLITE_PREFIX))
     with held_lock(database.with_name(f"{database.name}.lock")):
+        if not database.exists():
+            create_migrated_store(database)
         MlflowClient(tracking_uri).search_experiments(max_results=1)
 
 

@@ -1,25 +1,37 @@
 """Nearest neighbours and K-means with faiss (GPU when present), K-means seeded by k-means++.
 
-These are the two search primitives the plug-ins share: DACHI's per-cluster densities, the density
-regions of the evaluation and the affinity graph of spectral clustering.
+These are the search primitives the plug-ins share: DACHI's per-cluster densities (exact kNN inside
+each group, one Gram matrix per group), the density regions of the evaluation and the affinity graph
+of spectral clustering.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Literal
 
-import faiss
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from trainables.errors import ConfigError
 
+if TYPE_CHECKING:
+    import faiss
+
+# faiss is imported where it is used: importing it takes seconds, and plug-in registration imports this module.
 Metric = Literal["l2", "ip"]
 
-_FLAT_INDEXES = {"l2": faiss.IndexFlatL2, "ip": faiss.IndexFlatIP}
+_FLAT_INDEXES = {"l2": "IndexFlatL2", "ip": "IndexFlatIP"}  # faiss's exact index class of each metric
 
-LLOYD_ITERATIONS = 100  # faiss's default of 25 stopped short of convergence on digits features (ACC 77 vs 85)
-TRAINING_POINTS_PER_CENTROID = 256  # faiss's default subsample
-SEEDING_POINTS_PER_CENTROID = 64
+LLOYD_ITERATIONS = 100  # cap on the polish; faiss's default of 25 stopped short on digits features (ACC 77 vs 85)
+SCREENING_ITERATIONS = 20  # cap on each restart's Lloyd run before the best is polished
+LLOYD_CHUNK = 5  # iterations per faiss call between convergence checks
+CONVERGENCE_TOLERANCE = 1e-5  # stop once an iteration lowers the inertia by less than this fraction
+TRAINING_POINTS_PER_CENTROID = 256  # faiss's default subsample, for the polish
+SCREENING_POINTS_PER_CENTROID = 64  # the restarts compete on this smaller shared subsample
+SEEDING_POINTS_PER_CENTROID = 16  # k-means++ costs K passes over its points, so it seeds from few
+SMALL_GROUP = 20  # smaller kNN groups are searched in float64 (faiss's own switch to float32 BLAS is at 20 queries)
+SUBSAMPLE_MIN = 4096  # screening and seeding never use fewer points (small data uses all its points)
 
 
 def knn(x: np.ndarray, k: int, metric: Metric = "l2") -> tuple[np.ndarray, np.ndarray]:
@@ -58,9 +70,51 @@ def knn(x: np.ndarray, k: int, metric: Metric = "l2") -> tuple[np.ndarray, np.nd
     return scores.astype(np.float32, copy=False), indices
 
 
+def mean_knn_distance_within_groups(x: np.ndarray, groups: list[np.ndarray], k: int) -> np.ndarray:
+    """[N] mean Euclidean distance from each row of ``x`` to its ``k`` nearest other rows of its own group.
+
+    Exact. A group of at most k members uses all its other members; a singleton (or a row in no group)
+    gets 0. Each group is centred and searched through its float32 Gram matrix (float64 below ``SMALL_GROUP``), one
+    symmetric BLAS product per group; the groups are spread over the cores, one BLAS thread each,
+    since a group of a few hundred rows is too small to split.
+
+    Args:
+        x: [N, D] points.
+        groups: disjoint index arrays into the rows of ``x``.
+        k: neighbours per row, >= 1.
+    """
+    distances = np.zeros(x.shape[0], dtype=np.float64)
+
+    def search(members: np.ndarray) -> None:
+        if members.size < 2:
+            return
+        group = x[members]
+        precision = np.float64 if members.size < SMALL_GROUP else np.float32
+        group = (group - group.mean(axis=0, dtype=np.float64)).astype(precision)  # centred in float64
+        distances[members] = _mean_knn_distance(group, min(k, members.size - 1))
+
+    with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:
+        list(pool.map(search, groups))
+    return distances
+
+
+def _mean_knn_distance(points: np.ndarray, k: int) -> np.ndarray:
+    """[M] mean distance from each of the [M, D] ``points`` to its k nearest others (k < M)."""
+    squared = points @ points.T  # NumPy computes x x^T as one symmetric product (syrk)
+    norms = np.einsum("ij,ij->i", points, points)
+    squared *= -2.0
+    squared += norms[:, None]
+    squared += norms[None, :]
+    np.fill_diagonal(squared, np.inf)  # never its own neighbour, even among exact duplicates
+    nearest = np.partition(squared, k - 1, axis=1)[:, :k]
+    return np.sqrt(np.maximum(nearest, 0.0), dtype=np.float64).mean(axis=1)
+
+
 def _flat_index(dim: int, metric: Metric) -> faiss.Index:
     """An exact flat index, moved to every GPU when faiss sees one."""
-    index = _FLAT_INDEXES[metric](dim)
+    import faiss
+
+    index = getattr(faiss, _FLAT_INDEXES[metric])(dim)
     if faiss.get_num_gpus() > 0:
         index = faiss.index_cpu_to_all_gpus(index)
     return index
@@ -83,12 +137,16 @@ def kmeans(
 ) -> tuple[np.ndarray, np.ndarray]:
     """faiss K-means (GPU when faiss sees one) from greedy k-means++ seeds; the best of ``restarts`` wins.
 
-    Each restart seeds with ``kmeans_plus_plus`` on a random subsample of ``SEEDING_POINTS_PER_CENTROID * K``
-    points and runs ``LLOYD_ITERATIONS`` Lloyd iterations with faiss on a subsample of
-    ``TRAINING_POINTS_PER_CENTROID * K`` points (all points when N is smaller; faiss's own default). All
-    restarts share that training subsample, so their inertias compare; the winner's centres then label every
-    point by its nearest centre. faiss has no k-means++ and its ``nredo`` would restart from the same given
-    seeds, so the seeds and the restarts are drawn here.
+    Restarts are screened cheaply, then the winner is polished:
+    1. the restarts run in parallel, one core each; each seeds with ``kmeans_plus_plus`` on
+       ``SEEDING_POINTS_PER_CENTROID * K`` points and runs Lloyd on a shared screening subsample of
+       ``SCREENING_POINTS_PER_CENTROID * K`` points, so their inertias compare (both at least ``SUBSAMPLE_MIN``);
+    2. the restart with the lowest inertia continues on the training subsample of
+       ``TRAINING_POINTS_PER_CENTROID * K`` points (faiss's own default), for up to ``LLOYD_ITERATIONS``;
+    3. its centres label every point by its nearest centre.
+    Every Lloyd run stops early once an iteration lowers the inertia by less than
+    ``CONVERGENCE_TOLERANCE`` (relative). Subsamples are all points when N is smaller. faiss has no
+    k-means++ and its ``nredo`` would restart from the same given seeds, so seeds and restarts are drawn here.
 
     Args:
         x: [N, D] points (searched in float32).
@@ -111,26 +169,60 @@ def kmeans(
     points = np.ascontiguousarray(x, dtype=np.float32)
     rng = np.random.default_rng(seed)
     training = _subsample(points, TRAINING_POINTS_PER_CENTROID * n_clusters, rng)
-    best_inertia, best_centres = np.inf, None
-    for _ in range(restarts):
-        seeding = _subsample(training, SEEDING_POINTS_PER_CENTROID * n_clusters, rng)
-        seeds = kmeans_plus_plus(seeding, n_clusters, rng)
-        model = faiss.Kmeans(
-            points.shape[1],
-            n_clusters,
-            niter=LLOYD_ITERATIONS,
-            seed=int(rng.integers(2**31)),
-            max_points_per_centroid=-(-len(training) // n_clusters),  # no second subsample inside faiss
-            min_points_per_centroid=1,  # small N is fine here; faiss would only print a warning
-            gpu=faiss.get_num_gpus() > 0,
-        )
-        inertia = model.train(training, init_centroids=seeds)
-        if inertia < best_inertia:
-            best_inertia, best_centres = inertia, model.centroids
+    screening = _subsample(training, max(SCREENING_POINTS_PER_CENTROID * n_clusters, SUBSAMPLE_MIN), rng)
+    with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:
+        restarts_run = pool.map(lambda restart_rng: _restart(screening, n_clusters, restart_rng), rng.spawn(restarts))
+        best_centres, _ = min(restarts_run, key=lambda centres_and_inertia: centres_and_inertia[1])
+    best_centres, _ = _lloyd(training, best_centres, LLOYD_ITERATIONS, rng)
     index = _flat_index(points.shape[1], "l2")
     index.add(best_centres)
     _, labels = index.search(points, 1)
     return best_centres.astype(np.float32, copy=False), labels[:, 0].astype(np.int64)
+
+
+def _restart(points: np.ndarray, n_clusters: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """One screening restart on one core: k-means++ seeds, then Lloyd; returns (centres, inertia)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)  # OpenMP's thread count is per calling thread: this pool thread only
+    seeding = _subsample(points, max(SEEDING_POINTS_PER_CENTROID * n_clusters, SUBSAMPLE_MIN), rng)
+    return _lloyd(points, kmeans_plus_plus(seeding, n_clusters, rng), SCREENING_ITERATIONS, rng)
+
+
+def _threads() -> int:
+    """Worker threads for work split into independent single-threaded pieces: OpenMP's thread count."""
+    import faiss
+
+    return faiss.omp_get_max_threads()
+
+
+def _lloyd(
+    points: np.ndarray, centres: np.ndarray, max_iterations: int, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """faiss Lloyd iterations from ``centres``, in chunks of ``LLOYD_CHUNK``, until the inertia settles.
+
+    Returns the new [K, D] centres and the inertia of the last assignment step.
+    """
+    import faiss
+
+    n_clusters, dim = centres.shape
+    objectives: list[float] = []
+    for done in range(0, max_iterations, LLOYD_CHUNK):
+        model = faiss.Kmeans(
+            dim,
+            n_clusters,
+            niter=min(LLOYD_CHUNK, max_iterations - done),
+            seed=int(rng.integers(2**31)),
+            max_points_per_centroid=-(-len(points) // n_clusters),  # no second subsample inside faiss
+            min_points_per_centroid=1,  # small N is fine here; faiss would only print a warning
+            gpu=faiss.get_num_gpus() > 0,
+        )
+        model.train(points, init_centroids=centres)
+        centres = model.centroids
+        objectives.extend(model.obj)
+        if len(objectives) >= 2 and objectives[-2] - objectives[-1] <= CONVERGENCE_TOLERANCE * objectives[-2]:
+            break
+    return centres, objectives[-1]
 
 
 def kmeans_plus_plus(points: np.ndarray, n_clusters: int, rng: np.random.Generator) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from orchestrator.live_view import SweepBoard, SweepHeader, format_seconds
-from orchestrator.progress import SweepProgress, chatter_to_file
+from orchestrator.progress import SweepProgress, chatter_to_file, held_start_up_logs
 
 
 class Clock:
@@ -84,6 +84,27 @@ def test_chatter_to_file_takes_ray_loggers_off_the_terminal_and_gives_them_back(
     finally:
         logger.removeHandler(terminal)
     assert "Result logdir: /tmp/ray/session" in (tmp_path / "ray.log").read_text()
+
+
+def test_what_ray_logs_while_starting_is_held_for_the_sweep_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    logger = logging.getLogger("ray._private.test_live_view")
+    terminal = logging.StreamHandler(sys.stderr)
+    logger.addHandler(terminal)
+    try:
+        with held_start_up_logs():
+            logger.warning("Token authentication is enabled for this Ray cluster.")
+        assert terminal in logger.handlers and len(logger.handlers) == 1
+        assert capsys.readouterr().err == ""
+        with chatter_to_file(tmp_path / "sweep.log"):
+            logger.warning("a later line")
+    finally:
+        logger.removeHandler(terminal)
+    lines = (tmp_path / "sweep.log").read_text().splitlines()
+    assert ["Token authentication" in lines[0], "a later line" in lines[1], len(lines)] == [True, True, 2]
 
 
 def test_format_seconds() -> None:

@@ -17,7 +17,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.launcher import Workspace, resume_sweep, run_sweep
+from orchestrator.locks import driver_lock
 from orchestrator.search import run_search
+from trainables.errors import ConfigError
 
 HERE = Path(__file__).parent
 _spec = importlib.util.spec_from_file_location("fake_trial_body", HERE / "fake_trial_body.py")
@@ -295,6 +297,16 @@ def test_search_run_twice_grows_the_same_study(tmp_path: Path) -> None:
     assert len(parents) == 1 and len(children) == 4
     sampled = {(run.data.params["selection.epsilon"], run.data.params["init.alpha"]) for run in children}
     assert len(sampled) == 4
+
+
+def test_a_second_search_driver_is_refused_before_it_writes(tmp_path: Path) -> None:
+    spec = tmp_path / "opt.yaml"
+    spec.write_text(SEARCH_SPEC)
+    workspace = Workspace.create(tmp_path / "work")
+    with driver_lock(workspace.workdir, "opt"):
+        with pytest.raises(ConfigError, match=rf"sweep 'opt' is already running .*\(driver pid {os.getpid()}\)"):
+            run_search(spec, workspace, body=fake_trial_body.fake_body)
+    assert not (workspace.workdir / "mlflow.db").exists() and not (workspace.workdir / "optuna.db").exists()
 
 
 def test_search_with_seeds_repeats_each_point_once_per_seed(tmp_path: Path) -> None:

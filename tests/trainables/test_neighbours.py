@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from trainables.density import HIGH, LOW, MID, density_regions
 from trainables.errors import ConfigError
-from trainables.neighbours import kmeans, kmeans_plus_plus, knn
+from trainables.neighbours import kmeans, kmeans_plus_plus, knn, mean_knn_distance_within_groups
 
 
 def brute_force_distances(x: np.ndarray) -> np.ndarray:
@@ -66,6 +66,19 @@ def test_knn_rejects_misuse() -> None:
         knn(x, 2, metric="cosine")
     with pytest.raises(ValueError, match="2-D"):
         knn(x.ravel(), 2)
+
+
+def test_mean_knn_distance_within_groups_matches_brute_force_per_group() -> None:
+    rng = np.random.default_rng(6)
+    x = 1e3 + rng.normal(size=(40, 5))  # a large common offset, which centring must absorb
+    x[7] = x[3]  # an exact duplicate: still never its own neighbour
+    groups = [np.array([3, 7, 11, 20, 33, 39]), np.array([0]), np.array([1, 2]), np.arange(21, 33)]
+    distances = mean_knn_distance_within_groups(x, groups, k=3)
+    expected = np.zeros(40)
+    for members in groups[2:] + groups[:1]:
+        pairwise = brute_force_distances(x[members] - x[members].mean(axis=0))
+        expected[members] = np.sort(pairwise, axis=1)[:, : min(3, members.size - 1)].mean(axis=1)
+    np.testing.assert_allclose(distances, expected, rtol=1e-5, atol=1e-5)
 
 
 def blobs(seed: int, sizes: list[int], dim: int = 4, spread: float = 20.0) -> tuple[np.ndarray, np.ndarray]:

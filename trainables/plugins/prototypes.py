@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from trainables.neighbours import knn
+from trainables.neighbours import mean_knn_distance_within_groups
 
 
 def density_weights(
@@ -23,8 +23,8 @@ def density_weights(
     per-cluster factor that cancels in ``weighted_prototypes``. Every exponent is <= 0, so no
     finite alpha can overflow; alpha = 0 gives w_i = 1 exactly.
 
-    Each cluster is searched on its own (faiss, exact), after subtracting its mean so that
-    float32 distances keep their precision on raw, un-normalised features.
+    Each cluster is searched on its own (exact, ``mean_knn_distance_within_groups``), after
+    subtracting its mean so that float32 distances keep their precision on raw, un-normalised features.
 
     Args:
         features: [N, D] features z.
@@ -36,15 +36,10 @@ def density_weights(
         ``(d, w)``: two [N] float64 arrays.
     """
     features = np.asarray(features)
-    d = np.zeros(features.shape[0], dtype=np.float64)
+    clusters = _cluster_members(labels)
+    d = mean_knn_distance_within_groups(features, clusters, k)
     w = np.ones(features.shape[0], dtype=np.float64)
-    for members in _cluster_members(labels):
-        if members.size < 2:
-            continue
-        cluster = features[members].astype(np.float64)
-        cluster -= cluster.mean(axis=0)
-        distances, _ = knn(cluster, k)
-        d[members] = distances.astype(np.float64).mean(axis=1)
+    for members in clusters:
         exponent = alpha * d[members]
         w[members] = np.exp(exponent - exponent.max())
     return d, w

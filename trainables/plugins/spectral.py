@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
-from sklearn.manifold import spectral_embedding
 
 from trainables.neighbours import kmeans, knn
 from trainables.plugins.prototypes import density_weights, weighted_prototypes
@@ -20,6 +19,8 @@ AFFINITY_NEIGHBOURS = 10  # scikit-learn SpectralClustering's default n_neighbor
 
 def spectral_embedding_of(features: np.ndarray, n_components: int, seed: int) -> np.ndarray:
     """[N, n_components] spectral embedding of the symmetrised k-NN connectivity graph of ``features``."""
+    from sklearn.manifold import spectral_embedding  # seconds to import; only this strategy needs it
+
     n = features.shape[0]
     _, neighbours = knn(features, AFFINITY_NEIGHBOURS - 1)  # -1: the point itself is included below
     rows = np.repeat(np.arange(n), neighbours.shape[1])

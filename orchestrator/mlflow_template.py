@@ -1,0 +1,44 @@
+"""New sqlite MLflow stores as copies of one empty, already migrated database, kept per MLflow version.
+
+MLflow migrates a new sqlite database through its whole alembic history, which takes seconds on every new workdir;
+copying a database migrated once before takes milliseconds and gives the same schema.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from mlflow import __version__ as mlflow_version
+from mlflow.tracking import MlflowClient
+
+
+def create_migrated_store(database: Path) -> None:
+    """Create the missing sqlite file ``database`` as a copy of the migrated template (made first if absent).
+
+    Falls back to migrating ``database`` itself when the template's folder cannot be written.
+    """
+    template = _template_path()
+    try:
+        if not template.is_file():
+            _migrate_template(template)
+        shutil.copyfile(template, database)
+    except OSError:
+        database.unlink(missing_ok=True)
+        MlflowClient(f"sqlite:///{database}").search_experiments(max_results=1)
+
+
+def _template_path() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "dcsweep" / f"mlflow-{mlflow_version}-empty.db"
+
+
+def _migrate_template(template: Path) -> None:
+    """Migrate a fresh database next to ``template`` and move it into place in one step (safe with other writers)."""
+    template.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=template.parent) as scratch:
+        fresh = Path(scratch) / template.name
+        MlflowClient(f"sqlite:///{fresh}").search_experiments(max_results=1)
+        os.replace(fresh, template)
