@@ -14,7 +14,11 @@ target, and the others are set to it from the first seed:
 Pilot runs are not part of the table.
 
 Usage:
-    python benchmarks/pruning_race.py --encoder-checkpoint /tmp/dss-enc/digits.ckpt [--epochs 20] [--seeds 0 1 2]
+    python benchmarks/pruning_race.py --encoder-checkpoint runs/demo/encoders/digits_small_cnn.ckpt [--seeds 0 1 2]
+    python benchmarks/pruning_race.py --dataset coil20 --set dataset.root=../shared/data/coil20 \
+        --set dataset.image_size=32 --epochs 40 --encoder-checkpoint runs/demo/encoders/coil20_small_cnn.ckpt
+
+Trials follow the quickstart's protocol (batch 64, its rates, cosine decay) unless ``--set`` says otherwise.
 """
 
 from __future__ import annotations
@@ -29,12 +33,15 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from trainables.config import parse_trial_config
 from trainables.engine import EpochEngine
 from trainables.plugins.baseline_selectors import FIRST_PRUNED_EPOCH
 from trainables.trial import assemble
 
+QUICKSTART_RATES = {"train.lr_head": 3e-3, "train.lr_backbone": 3e-4, "train.lr_schedule": "cosine"}
+"""The quickstart's rates (search_spaces/quickstart.yaml), at which the baselines converge on digits."""
 PILOT_PRUNE_RATIO = 0.5
 MAX_PRUNE_RATIO = 0.95
 
@@ -59,6 +66,14 @@ def run(config_data: dict[str, Any], clock: Callable[[], float]) -> dict[str, An
     }
 
 
+def parse_override(item: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` as a dotted key and its YAML-typed value."""
+    key, separator, value = item.partition("=")
+    if not separator:
+        raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+    return key, yaml.safe_load(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits")
@@ -72,7 +87,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epsilon", type=float, default=0.1, help="DSS's epsilon")
     parser.add_argument("--loss-epsilons", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3])
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a dotted TrialConfig key for every trial (YAML value), repeatable, e.g. "
+                        "--set dataset.root=../shared/data/coil20 --set dataset.image_size=32")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--clock", choices=["wall", "cpu"], default="cpu")
     args = parser.parse_args()
@@ -87,7 +105,8 @@ def main() -> None:
             "dataset.name": args.dataset, "encoder.arch": args.arch, "encoder.checkpoint": str(args.encoder_checkpoint),
             "method.name": args.method, "method.params": params, "init.strategy": args.init,
             "train.epochs": epochs, "train.batch_size": args.batch_size, "train.device": "cpu",
-            "train.eval_every": epochs, "cache_dir": cache_dir,
+            "train.eval_every": epochs, **QUICKSTART_RATES, "cache_dir": cache_dir,
+            **dict(parse_override(item) for item in args.overrides),
         }
 
         def trials(selection: dict[str, Any]) -> list[dict[str, float]]:
