@@ -10,6 +10,11 @@ with a tolerance on the quantity's own scale:
   trial, and at least 0.1% of its final magnitude, so that a loss that is flat from the start is not judged by its
   noise. On an exponential approach ``exp(-t / tau)`` the 5% rule flags runs shorter than about 3 ``tau``.
 
+A drift above the tolerance counts only when the trend is also distinguishable from the curve's noise: its slope
+is significant at the ``SIGNIFICANCE`` level (two-sided t-test of the least-squares slope, window - 2 degrees of
+freedom). Without that test a flat but noisy loss (CDC's moves by +-0.05 around a level on a 0.75 range) was
+marked on its 4-epoch window as often as not.
+
 A trial with fewer than ``MIN_WINDOW`` logged epochs cannot be judged and counts as converged.
 """
 
@@ -19,32 +24,35 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 WINDOW_FRACTION = 0.2
 MIN_WINDOW = 3
 ACC_TOLERANCE = 0.01
 LOSS_TOLERANCE = 0.05
 LOSS_FLOOR = 1e-3
+SIGNIFICANCE = 0.05
 CHECKED_METRICS = ("loss", "acc")
 
 
-def window_drift(values: pd.Series) -> float:
-    """``|slope| x span`` of the least-squares line through the last ``WINDOW_FRACTION`` of ``values`` (indexed by
-    epoch, NaN dropped); NaN when fewer than ``MIN_WINDOW`` epochs were logged."""
+def window_trend(values: pd.Series) -> tuple[float, float]:
+    """``(|slope| x span, p-value of the slope)`` of the least-squares line through the last ``WINDOW_FRACTION`` of
+    ``values`` (indexed by epoch, NaN dropped); ``(nan, nan)`` when fewer than ``MIN_WINDOW`` epochs were logged."""
     values = values.dropna().sort_index()
     size = max(MIN_WINDOW, math.ceil(WINDOW_FRACTION * len(values)))
     if len(values) < size:
-        return math.nan
+        return math.nan, math.nan
     window = values.iloc[-size:]
     epochs = window.index.to_numpy(dtype=float)
-    slope = np.polyfit(epochs, window.to_numpy(dtype=float), 1)[0]
-    return float(abs(slope) * (epochs[-1] - epochs[0]))
+    fit = stats.linregress(epochs, window.to_numpy(dtype=float))
+    p_value = 0.0 if np.isnan(fit.pvalue) else fit.pvalue  # an exact line (zero residuals) has no noise to hide in
+    return float(abs(fit.slope) * (epochs[-1] - epochs[0])), float(p_value)
 
 
 def still_moving(values: pd.Series, metric: str) -> bool:
     """Whether the per-epoch ``values`` of ``metric`` (``loss`` or ``acc``) still drift at the end of the trial."""
-    drift = window_drift(values)
-    if math.isnan(drift):
+    drift, p_value = window_trend(values)
+    if math.isnan(drift) or p_value >= SIGNIFICANCE:
         return False
     if metric == "acc":
         return bool(drift > ACC_TOLERANCE)

@@ -209,6 +209,10 @@ def scripted_curve(start: float, end: float, epochs: int = 10) -> list[float]:
         (scripted_curve(-5.0, -9.0), "loss", True),
         (scripted_curve(-9.21, -9.21), "loss", False),  # SCAN's loss stuck at uniform outputs
         (list(-9.0 - 4.0 * np.exp(-np.arange(10.0))), "loss", False),  # levelled off after 3 epochs
+        # CDC's baseline on digits (quickstart demo, seed 1): levelled off, +-0.05 of noise on a 0.75 range
+        ([-0.83, -1.2, -1.35, -1.42, -1.47, -1.5, -1.51, -1.53, -1.52, -1.54,
+          -1.53, -1.55, -1.54, -1.52, -1.55, -1.524, -1.548, -1.480, -1.595, -1.579], "loss", False),
+        (list(0.8 + 0.01 * np.arange(10) + 0.002 * np.random.default_rng(1).standard_normal(10)), "acc", True),
     ],
 )
 def test_still_moving_on_scripted_curves(curve, metric, moving):
