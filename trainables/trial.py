@@ -38,6 +38,8 @@ __all__ = ["TrialCallback", "TrialResult", "assemble", "pretrained_features", "r
 
 DENSITY_K = 10
 REFERENCE_SCORES = {"acc": cluster_accuracy, "nmi": nmi, "ari": ari}
+# scikit-learn's classic n_init: at 3, digits seeds 1 and 8 of 10 kept a worse optimum (ACC 80 and 86 against 90).
+REFERENCE_RESTARTS = 10
 
 
 def run_trial(
@@ -96,8 +98,8 @@ def assemble(config: TrialConfig) -> TrialParts:
 
 def kmeans_reference(features: np.ndarray, targets: np.ndarray, num_classes: int, seed: int) -> dict[str, float]:
     """ACC, NMI and ARI of K-means (K = ``num_classes``) on the L2-normalised [N, D] pre-trained features, as
-    ``kmeans_acc`` etc.: what the features give before any head is trained."""
-    labels = cluster_labels(features, num_classes, seed)
+    ``kmeans_acc`` etc.: what the features give before any head is trained (best of ``REFERENCE_RESTARTS``)."""
+    labels = cluster_labels(features, num_classes, seed, REFERENCE_RESTARTS)
     return {REFERENCE_METRICS[name]: score(targets, labels) for name, score in REFERENCE_SCORES.items()}
 
 
