@@ -71,6 +71,9 @@ def assemble(config: TrialConfig) -> TrialParts:
     dataset, encoder, features = pretrained_features(config)
     targets = np.asarray(dataset.targets, dtype=np.int64)
     regions = np.asarray(REGIONS)[density_regions(features, k=DENSITY_K)]
+    # Computing the features draws random numbers and reading them from the cache does not: re-seed, so that the
+    # head's random draw depends on the seed alone, not on whether this trial found the cache warm.
+    seed_everything(config.train.seed)
     method = METHODS.get(config.method.name).build(config, encoder, dataset.num_classes, encoder.feature_dim)
     method.to(device)
     train_views = tuple(dict.fromkeys((*method.train_views, "weak", "strong")))
