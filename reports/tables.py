@@ -196,7 +196,7 @@ def main_table(summary: Summary) -> TextTable:
         bold.insert(0, [False] * len(table_cells[0]))
         breaks = [1, *(b + 1 for b in breaks)]
     return TextTable(
-        title=f"{summary.sweep}: mean ± std over {summary.expected_seeds} seeds, {EPOCH_CAPTIONS[summary.epoch]}",
+        title=f"{summary.sweep}: {_aggregate_caption(summary.expected_seeds)}, {EPOCH_CAPTIONS[summary.epoch]}",
         label=summary.sweep,
         index_names=[key_label(k) for k in summary.row_keys],
         index=index,
@@ -209,6 +209,10 @@ def main_table(summary: Summary) -> TextTable:
     )
 
 
+def _aggregate_caption(seeds: int) -> str:
+    return f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
+
+
 def cell_text(cell: pd.Series, expected: int) -> str:
     """``mean ± std`` with ``DECIMALS`` decimals, ``(n)`` when n differs from ``expected``, then the markers: ``†`` n is
     short, ``‡`` trials did not finish, ``§`` seeds had not converged."""
@@ -216,7 +220,7 @@ def cell_text(cell: pd.Series, expected: int) -> str:
     if n == 0:
         text = "–"
     elif n == 1:
-        text = f"{cell['mean']:.{DECIMALS}f} (1)"
+        text = f"{cell['mean']:.{DECIMALS}f}" + (" (1)" if expected != 1 else "")
     else:
         text = f"{cell['mean']:.{DECIMALS}f} ± {cell['std']:.{DECIMALS}f}" + (f" ({n})" if n != expected else "")
     markers = [(FEWER_SEEDS, cell["short"]), (HAS_UNFINISHED, cell["n_unfinished"]),
@@ -228,10 +232,11 @@ def table_notes(summary: Summary) -> list[str]:
     """The footnotes: what the numbers are, bold, split rows, the reference row and every marker."""
     percent = [metric_label(m) for m in summary.metrics if m in FRACTION_METRICS]
     cells = summary.cells
-    notes = [
-        "Mean ± sample std (ddof=1) over seeds; (n) = finished seeds where fewer than "
-        f"{summary.expected_seeds}" + (f"; {', '.join(percent)} in percent." if percent else ".")
-    ]
+    aggregate = (
+        f"Mean ± sample std (ddof=1) over seeds; (n) = finished seeds where fewer than {summary.expected_seeds}"
+        if summary.expected_seeds > 1 else "One seed per cell, so no std"
+    )
+    notes = [aggregate + (f"; {', '.join(percent)} in percent." if percent else ".")]
     if cells["best"].any():
         names = list(dict.fromkeys(key_label(k) for k in [*summary.block_keys, *summary.column_keys]))
         blocks = f"{', '.join(names)} and " if names else ""

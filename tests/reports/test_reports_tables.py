@@ -242,3 +242,12 @@ def test_a_varying_grid_param_splits_the_rows(synthetic_store, loaded):
         assert cell["mean"] == pytest.approx(np.mean(values))
     notes = main_table(summary).notes
     assert any("split by init.alpha, selection.epsilon" in note for note in notes)
+
+
+@pytest.mark.parametrize("expected, shown", [(1, "73.1"), (3, "73.1 (1)†")])
+def test_a_single_seed_cell_shows_n_only_when_seeds_are_missing(expected, shown):
+    from reports.tables import cell_text
+
+    cell = pd.Series({"n": 1, "mean": 73.125, "std": np.nan, "short": expected > 1, "n_unfinished": 0,
+                      "n_not_converged": 0})
+    assert cell_text(cell, expected) == shown
