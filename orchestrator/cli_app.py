@@ -37,3 +37,5 @@ def main_options(
     # Ray reads this when it is first imported (inside a command): forwarded worker lines are then written at once,
     # into the sweep's log file, instead of being held back and printed as a digest after the live view closed.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # MLflow draws a progress bar for every artifact download (the spec read by status, report and resume).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -85,8 +85,12 @@ seeds: [0, 1]
 """
 
 
-def test_status_json_lists_trials_in_spec_order_in_percent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_json_lists_trials_in_spec_order_in_percent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
+
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)  # as in a fresh shell
 
     from orchestrator import tracking
     from orchestrator.plan import plan_trials
@@ -101,7 +105,9 @@ def test_status_json_lists_trials_in_spec_order_in_percent(tmp_path: Path, capsy
         accuracies[trial.name] = 0.5 + index / 16
         trial_run.log_epoch(2, {"epoch": 2, "acc": accuracies[trial.name], "pruned_frac": 0.25})
     assert run_cli(["status", "st", "--workdir", str(tmp_path), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert "Downloading artifacts" not in captured.err  # MLflow's progress bar stays off
+    rows = json.loads(captured.out)
     assert [row["trial"] for row in rows] == [trial.name for trial in planned]
     assert rows[0]["trial"].startswith("scan/baseline/")
     assert [row["acc_pct"] for row in rows] == [round(100 * accuracies[trial.name], 2) for trial in planned]
