@@ -8,18 +8,7 @@ import pytest
 
 from orchestrator.cli import main
 
-VALID = """\
-name: catalogue
-base:
-  dataset: {name: digits}
-  encoder: {arch: small_cnn}
-  method: {name: scan}
-  train: {epochs: 2}
-arms:
-  baseline: {}
-  ours: {init.strategy: dachi, selection.strategy: dss}
-seeds: [0, 1]
-"""
+VALID = (Path(__file__).parent / "specs" / "small_ablation.yaml").read_text().replace("small_ablation", "catalogue")
 
 SEARCH = """\
 name: catalogue_search

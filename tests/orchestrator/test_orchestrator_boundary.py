@@ -16,18 +16,7 @@ from orchestrator.cli import main
 from orchestrator.sweep_spec import DEFAULT_MAX_TRIALS
 from orchestrator.yaml_io import MAX_YAML_NODES
 
-VALID = """\
-name: edges
-base:
-  dataset: {name: digits}
-  encoder: {arch: small_cnn}
-  method: {name: scan}
-  train: {epochs: 2}
-arms:
-  baseline: {}
-  ours: {init.strategy: dachi, selection.strategy: dss}
-seeds: [0, 1]
-"""
+VALID = (Path(__file__).parent / "specs" / "small_ablation.yaml").read_text().replace("small_ablation", "edges")
 
 
 def _alias_bomb(levels: int = 9, width: int = 9) -> str:
