@@ -88,9 +88,9 @@ def mean_knn_distance_within_groups(x: np.ndarray, groups: list[np.ndarray], k: 
     def search(members: np.ndarray) -> None:
         if members.size < 2:
             return
-        group = x[members]
         precision = np.float64 if members.size < SMALL_GROUP else np.float32
-        group = (group - group.mean(axis=0, dtype=np.float64)).astype(precision)  # centred in float64
+        group = x[members].astype(precision)  # a copy, centred in place (any shift keeps the distances)
+        group -= group.mean(axis=0, dtype=np.float64).astype(precision)
         distances[members] = _mean_knn_distance(group, min(k, members.size - 1))
 
     with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:
@@ -99,14 +99,17 @@ def mean_knn_distance_within_groups(x: np.ndarray, groups: list[np.ndarray], k: 
 
 
 def _mean_knn_distance(points: np.ndarray, k: int) -> np.ndarray:
-    """[M] mean distance from each of the [M, D] ``points`` to its k nearest others (k < M)."""
-    squared = points @ points.T  # NumPy computes x x^T as one symmetric product (syrk)
+    """[M] mean distance from each of the [M, D] ``points`` to its k nearest others (k < M).
+
+    |x_i - x_j|^2 = |x_i|^2 + (|x_j|^2 - 2 <x_i, x_j>): the first term is the same along row i, so the k nearest
+    are selected on the second and |x_i|^2 is added to the k selected only.
+    """
+    partial = points @ points.T  # NumPy computes x x^T as one symmetric product (syrk)
     norms = np.einsum("ij,ij->i", points, points)
-    squared *= -2.0
-    squared += norms[:, None]
-    squared += norms[None, :]
-    np.fill_diagonal(squared, np.inf)  # never its own neighbour, even among exact duplicates
-    nearest = np.partition(squared, k - 1, axis=1)[:, :k]
+    partial *= -2.0
+    partial += norms[None, :]
+    np.fill_diagonal(partial, np.inf)  # never its own neighbour, even among exact duplicates
+    nearest = np.partition(partial, k - 1, axis=1)[:, :k] + norms[:, None]
     return np.sqrt(np.maximum(nearest, 0.0), dtype=np.float64).mean(axis=1)
 
 
