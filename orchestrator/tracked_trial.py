@@ -56,7 +56,9 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext, body: Body | 
     ``body`` is the trial side's ``trainables.tune_session.run_under_tune`` unless a test injects another.
 
     Raises:
-        Whatever the trial raises, after its run is ended FAILED with the error tag (Ray then retries it).
+        Whatever the trial raises, after its run is ended FAILED with the error tag (Ray then retries it). A worker
+        being stopped (SystemExit, KeyboardInterrupt: the sweep was interrupted) is not a failure: its run stays
+        RUNNING, the driver ends it KILLED, and a resume continues it from its checkpoint.
     """
     from trainables.tune_session import current_node_id, report_metrics, run_under_tune
 
@@ -69,6 +71,8 @@ def sweep_trainable(config: dict[str, Any], context: SweepContext, body: Body | 
     run.record_node(current_node_id())
     try:
         body(trial.trial_config, callbacks=(MlflowTrialLogger(run),))
+    except (SystemExit, KeyboardInterrupt):
+        raise
     except BaseException as error:
         run.fail(error)
         raise
