@@ -152,7 +152,7 @@ def resume_sweep(
         watch_interrupts() as watch,
     ):
         context = _open(spec, workspace)
-        progress.show(sweep_header(workspace, spec.name))
+        progress.show(_resumed_header(spec, workspace, context))
         try:
             trainable = build_trainable(context, spec.resources.per_trial(), body)
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
@@ -197,8 +197,18 @@ def run_config(spec: SweepSpec, workspace: Workspace, context: tracking.SweepCon
 def sweep_header(
     workspace: Workspace, sweep: str, planned: int | None = None, skipped: int | None = None, to_run: int | None = None
 ) -> SweepHeader:
-    """The live view's header (counts are None for a resumed sweep, which learns them from Ray)."""
+    """The live view's header (counts are None for a resumed search, which learns them from Ray)."""
     return SweepHeader(sweep, planned, skipped, to_run, workspace.tracking_uri, workspace.workdir)
+
+
+def _resumed_header(spec: SweepSpec, workspace: Workspace, context: tracking.SweepContext) -> SweepHeader:
+    """A resumed grid sweep counts its trials as ``dcsweep run`` does: planned, finished in MLflow, and the rest."""
+    if spec.search is not None:
+        return sweep_header(workspace, spec.name)
+    trials = plan_trials(spec, workspace.workdir)
+    finished = tracking.finished_trial_keys(context)
+    to_run = sum(trial.key not in finished for trial in trials)
+    return sweep_header(workspace, spec.name, len(trials), len(trials) - to_run, to_run)
 
 
 def _show_progress(tuner: Any, progress: SweepProgress) -> None:

@@ -134,3 +134,23 @@ def test_registering_every_command_imports_no_heavy_module() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_a_resumed_sweep_counts_its_trials_as_run_does(tmp_path: Path) -> None:
+    from orchestrator import tracking
+    from orchestrator.launcher import _resumed_header
+    from orchestrator.plan import plan_trials
+    from orchestrator.sweep_spec import parse_spec
+    from orchestrator.workspace import Workspace
+    from orchestrator.yaml_io import load_yaml
+
+    spec = parse_spec(load_yaml(STATUS_SPEC, source="spec"), tmp_path)
+    planned = plan_trials(spec, tmp_path)
+    context = tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "st", "h", STATUS_SPEC)
+    for trial in planned[:3]:
+        tracking.TrialRun.open(context, trial.name, trial.key, trial.arm, trial.seed, {})
+    tracking.TrialRun.open(context, planned[0].name, planned[0].key, planned[0].arm, planned[0].seed, {}).end_stopped(2)
+
+    header = _resumed_header(spec, Workspace.create(tmp_path), context)
+    assert (header.planned, header.skipped, header.to_run) == (4, 1, 3)
+    assert header.lines()[0] == "sweep st: 4 trials planned, 1 skipped as finished, 3 to run"
