@@ -118,7 +118,7 @@ def run_sweep(
         progress.show(sweep_header(workspace, spec.name, len(trials), len(trials) - len(pending), len(pending)))
         try:
             tuner = _grid_tuner(spec, pending, context, workspace, body, progress)
-            errored, unfinished = _fit(tuner, context, watch)
+            errored, unfinished = _fit(tuner, context, watch, {trial.key for trial in pending})
         except Interrupted as stop:
             return _interrupted(context, launched=len(pending), skipped=len(trials) - len(pending), signum=stop.signum)
         except BaseException:
@@ -152,12 +152,13 @@ def resume_sweep(
         watch_interrupts() as watch,
     ):
         context = _open(spec, workspace)
-        progress.show(_resumed_header(spec, workspace, context))
+        header, pending_keys = _resume_plan(spec, workspace, context)
+        progress.show(header)
         try:
             trainable = build_trainable(context, spec.resources.per_trial(), body)
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
             _show_progress(tuner, progress)
-            errored, unfinished = _fit(tuner, context, watch)
+            errored, unfinished = _fit(tuner, context, watch, pending_keys)
         except Interrupted as stop:
             return _interrupted(context, launched=0, skipped=0, signum=stop.signum)
         except BaseException:
@@ -201,14 +202,17 @@ def sweep_header(
     return SweepHeader(sweep, planned, skipped, to_run, workspace.tracking_uri, workspace.workdir)
 
 
-def _resumed_header(spec: SweepSpec, workspace: Workspace, context: tracking.SweepContext) -> SweepHeader:
-    """A resumed grid sweep counts its trials as ``dcsweep run`` does: planned, finished in MLflow, and the rest."""
+def _resume_plan(
+    spec: SweepSpec, workspace: Workspace, context: tracking.SweepContext
+) -> tuple[SweepHeader, set[str] | None]:
+    """The header and the keys of the trials left to run, for a resumed grid sweep counted as ``dcsweep run`` counts:
+    planned, finished in MLflow, and the rest. A resumed search learns its counts from Ray (keys None)."""
     if spec.search is not None:
-        return sweep_header(workspace, spec.name)
+        return sweep_header(workspace, spec.name), None
     trials = plan_trials(spec, workspace.workdir)
     finished = tracking.finished_trial_keys(context)
-    to_run = sum(trial.key not in finished for trial in trials)
-    return sweep_header(workspace, spec.name, len(trials), len(trials) - to_run, to_run)
+    pending = {trial.key for trial in trials if trial.key not in finished}
+    return sweep_header(workspace, spec.name, len(trials), len(trials) - len(pending), len(pending)), pending
 
 
 def _show_progress(tuner: Any, progress: SweepProgress) -> None:
@@ -258,15 +262,22 @@ def _ray_start_failure(address: str | None, error: Exception) -> str:
     return f"could not join the Ray cluster at {address} ({reason}); check the address and that the cluster is up"
 
 
-def _fit(tuner: Any, context: tracking.SweepContext, watch: InterruptWatch) -> tuple[int, int]:
-    """Run the Tuner; returns (errored, unfinished) trial counts.
+def _fit(
+    tuner: Any, context: tracking.SweepContext, watch: InterruptWatch, keys: set[str] | None
+) -> tuple[int, int]:
+    """Run the Tuner on the trials ``keys`` (None: those Ray generates); returns (errored, unfinished) counts.
 
-    An interrupted sweep (a signal, or trials left unfinished) ends KILLED, and so do its trial runs still RUNNING.
+    Unfinished trials neither finished nor errored. With ``keys`` they are counted in MLflow, since Ray's results
+    hold only the trials its lazily expanded grid had generated when a signal stopped it. An interrupted sweep (a
+    signal, or trials left unfinished) ends KILLED, and so do its trial runs still RUNNING.
     """
     with watch.tune_running():
         results = tuner.fit()
     errored = results.num_errors
-    unfinished = len(results) - results.num_terminated - errored
+    if keys is None:
+        unfinished = len(results) - results.num_terminated - errored
+    else:
+        unfinished = max(0, len(keys - tracking.finished_trial_keys(context)) - errored)
     tracking.log_arm_summary(context)
     if watch.signum is not None or unfinished:
         tracking.kill_running_trials(context)

@@ -138,7 +138,7 @@ def test_registering_every_command_imports_no_heavy_module() -> None:
 
 def test_a_resumed_sweep_counts_its_trials_as_run_does(tmp_path: Path) -> None:
     from orchestrator import tracking
-    from orchestrator.launcher import _resumed_header
+    from orchestrator.launcher import _resume_plan
     from orchestrator.plan import plan_trials
     from orchestrator.sweep_spec import parse_spec
     from orchestrator.workspace import Workspace
@@ -151,6 +151,7 @@ def test_a_resumed_sweep_counts_its_trials_as_run_does(tmp_path: Path) -> None:
         tracking.TrialRun.open(context, trial.name, trial.key, trial.arm, trial.seed, {})
     tracking.TrialRun.open(context, planned[0].name, planned[0].key, planned[0].arm, planned[0].seed, {}).end_stopped(2)
 
-    header = _resumed_header(spec, Workspace.create(tmp_path), context)
+    header, pending = _resume_plan(spec, Workspace.create(tmp_path), context)
     assert (header.planned, header.skipped, header.to_run) == (4, 1, 3)
+    assert pending == {trial.key for trial in planned[1:]}
     assert header.lines()[0] == "sweep st: 4 trials planned, 1 skipped as finished, 3 to run"

@@ -369,7 +369,7 @@ def test_interrupted_sweep_refuses_a_second_driver_ends_killed_and_resumes(
         if first.poll() is None:
             _kill_tree(first.pid)
             first.wait()
-    assert "continue with `dcsweep resume interrupt" in log.read_text()
+    assert "with 2 trials unfinished; continue with `dcsweep resume interrupt" in log.read_text()
     _, parents, children = _runs(workdir, "interrupt")
     assert [run.info.status for run in parents] == ["KILLED"]
     assert sorted(run.info.status for run in children) == ["KILLED", "KILLED"]
