@@ -81,7 +81,7 @@ def _health_table(cells: pd.DataFrame, summary: Summary, column: tuple | str) ->
         subcolumns=[f"ep {e}" for e in epochs],
         cells=table_cells,
         bold=[[False] * len(epochs) for _ in table_cells],
-        notes=[f"{EMPTY}: not logged that epoch (nothing was excluded before it, or no labels)."],
+        notes=[f"{EMPTY}: not logged that epoch (nothing was excluded before it, the trial had ended, or no labels)."],
     )
 
 
