@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from reports.grouping import label
-from reports.metrics import metric_label, to_display
+from reports.metrics import FRACTION_METRICS, metric_label, to_display
 from reports.names import key_label, value_labels, value_order
 from reports.runs import SweepRuns
 from reports.tables import Summary
@@ -262,7 +262,10 @@ def _arm_bands(axes: Axes, history: pd.DataFrame, trials: pd.DataFrame, metric: 
         std = per_epoch.std(ddof=1).fillna(0).map(lambda v: to_display(metric, v))
         every = max(1, len(mean) // MARKS_PER_LINE)
         axes.plot(mean.index, mean, label=line_name, markevery=(i % every, every), **_style(i))
-        axes.fill_between(mean.index, mean - std, mean + std, alpha=BAND_ALPHA, color=f"C{i}", linewidth=0)
+        low, high = mean - std, mean + std
+        if metric in FRACTION_METRICS:  # a share's band stays within 0-100%
+            low, high = low.clip(lower=0.0), high.clip(upper=100.0)
+        axes.fill_between(mean.index, low, high, alpha=BAND_ALPHA, color=f"C{i}", linewidth=0)
     axes.set_xlabel("epoch")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 

@@ -112,3 +112,14 @@ def test_draw_figures_writes_pdf_and_png_one_column_wide(loaded, tmp_path):
         assert figure.pdf.read_bytes()[:5] == b"%PDF-" and figure.pdf.stem == figure.path.stem
         width_px = int.from_bytes(figure.path.read_bytes()[16:20], "big")
         assert 3.0 <= width_px / 300 <= 3.5  # inches at 300 dpi, after the tight bounding box
+
+
+def test_a_share_band_stays_within_0_and_100_percent(cdc_cifar10):
+    runs, panel = cdc_cifar10
+    histories = runs.histories.copy()
+    ours = histories["run_id"].isin(panel.loc[panel["arm"] == "ours", "run_id"])
+    seed_of = {run_id: i for i, run_id in enumerate(histories.loc[ours, "run_id"].unique())}
+    histories.loc[ours, "pruned_frac"] = histories.loc[ours, "run_id"].map(seed_of) % 2  # 0 and 1 over seeds
+    pruned_axes = next(a for a in curves_figure(histories, panel, "t").axes if a.get_ylabel() == "pruned (%)")
+    band = _bands(pruned_axes)[ARMS.index("ours")].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(0.0) and band.max() == pytest.approx(100.0)
