@@ -22,7 +22,8 @@ def test_a_stopped_worker_leaves_its_run_running_for_the_driver_to_kill(
     stop: BaseException, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trial = plan_trials(parse_spec(SPEC, tmp_path), tmp_path)[0]
-    context = tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "stop", "h", "name: stop\n")
+    uri = tracking.default_tracking_uri(tmp_path)
+    context = tracking.open_sweep(uri, tmp_path / "art", "stop", "h", "name: stop\n")
     monkeypatch.setattr(tune_session, "current_node_id", lambda: "node-1")
 
     def stopped(config, callbacks):
