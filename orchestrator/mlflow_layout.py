@@ -23,7 +23,6 @@ ERROR = TAG_PREFIX + "error"
 NODE_ID = TAG_PREFIX + "node_id"
 LAST_EPOCH = TAG_PREFIX + "last_epoch"  # the highest epoch a trial's run has logged
 PARENT = "mlflow.parentRunId"
-RUN_NAME = "mlflow.runName"
 
 
 def default_tracking_uri(workdir: Path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from functools import cached_property
 import difflib
 import hashlib
 import itertools
@@ -11,6 +10,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -215,8 +215,8 @@ def check_key(key: str, where: str) -> None:
 def config_keys(model: type[BaseModel] = TrialConfig, prefix: str = "") -> dict[str, Any]:
     """Every dotted TrialConfig key mapped to its type annotation."""
     keys: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        annotation = field.annotation
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, Section):
             keys.update(config_keys(annotation, prefix=f"{prefix}{name}."))
         else:

@@ -1,7 +1,7 @@
 """Every MLflow call of dcsweep: one parent run per sweep, one child run per trial, found again by tags.
 
-Schema (its names in ``orchestrator.mlflow_layout``, shared with ``reports``): experiment ``dcsweep/<sweep>``; parent run named after the sweep with tags
-``dcsweep.role=sweep``, ``dcsweep.sweep_id``, ``dcsweep.spec_hash``, ``dcsweep.code_version`` and the artifact
+Schema (its names in ``orchestrator.mlflow_layout``, shared with ``reports``): experiment ``dcsweep/<sweep>``;
+parent run named after the sweep with tags ``dcsweep.role=sweep``, ``dcsweep.sweep_id``, ``dcsweep.spec_hash``, ``dcsweep.code_version`` and the artifact
 ``spec.yaml``; child runs tagged ``mlflow.parentRunId``, ``dcsweep.role=trial``, ``dcsweep.sweep_id``,
 ``dcsweep.trial_name``, ``dcsweep.trial_key``, ``dcsweep.arm``, ``dcsweep.seed`` (and ``dcsweep.error`` when
 failed), params = flattened TrialConfig + ``arm`` + ``seed``, metrics per epoch with ``step=epoch``, and the
@@ -38,7 +38,6 @@ from orchestrator.mlflow_layout import (  # noqa: F401  (default_tracking_uri: a
     NODE_ID,
     PARENT,
     ROLE,
-    RUN_NAME,
     SEED,
     SPEC_HASH,
     SQLITE_PREFIX,
@@ -48,8 +47,8 @@ from orchestrator.mlflow_layout import (  # noqa: F401  (default_tracking_uri: a
     default_tracking_uri,
     experiment_name,
 )
-from trainables.metric_names import STOP_EPOCH, TOTAL_TRAIN_TIME
 from orchestrator.mlflow_template import create_migrated_store
+from trainables.metric_names import STOP_EPOCH, TOTAL_TRAIN_TIME
 
 MAX_TAG_CHARS = 5000
 EPOCH = "epoch"  # the step of every per-epoch metric, never a metric itself
