@@ -116,11 +116,14 @@ def run_sweep(
             return SweepOutcome(launched=0, skipped=len(trials), errored=0, sweep_id=spec.name)
         context = _open(spec, workspace)
         progress.show(sweep_header(workspace, spec.name, len(trials), len(trials) - len(pending), len(pending)))
+        pending_keys = {trial.key for trial in pending}
         try:
             tuner = _grid_tuner(spec, pending, context, workspace, body, progress)
-            errored, unfinished = _fit(tuner, context, watch, {trial.key for trial in pending})
+            errored, unfinished = _fit(tuner, context, watch, pending_keys)
         except Interrupted as stop:
-            return _interrupted(context, launched=len(pending), skipped=len(trials) - len(pending), signum=stop.signum)
+            return _interrupted(
+                context, pending_keys, launched=len(pending), skipped=len(trials) - len(pending), signum=stop.signum
+            )
         except BaseException:
             tracking.close_sweep(context, status="FAILED")
             raise
@@ -160,7 +163,7 @@ def resume_sweep(
             _show_progress(tuner, progress)
             errored, unfinished = _fit(tuner, context, watch, pending_keys)
         except Interrupted as stop:
-            return _interrupted(context, launched=0, skipped=0, signum=stop.signum)
+            return _interrupted(context, pending_keys, launched=0, skipped=0, signum=stop.signum)
         except BaseException:
             tracking.close_sweep(context, status="FAILED")
             raise
@@ -173,9 +176,15 @@ def _open(spec: SweepSpec, workspace: Workspace) -> tracking.SweepContext:
     )
 
 
-def _interrupted(context: tracking.SweepContext, launched: int, skipped: int, signum: int) -> SweepOutcome:
-    """A driver stopped outside Ray Tune's loop (or forced by a second signal): its runs end KILLED."""
-    unfinished = tracking.kill_running_trials(context)
+def _interrupted(
+    context: tracking.SweepContext, keys: set[str] | None, launched: int, skipped: int, signum: int
+) -> SweepOutcome:
+    """A driver stopped outside Ray Tune's loop (or forced by a second signal): its runs end KILLED.
+
+    Unfinished trials are counted as ``_fit`` counts them: in MLflow among ``keys``, else the runs it killed.
+    """
+    killed = tracking.kill_running_trials(context)
+    unfinished = killed if keys is None else _unfinished(context, keys, errored=0)
     tracking.close_sweep(context, status="KILLED")
     return SweepOutcome(launched, skipped, 0, unfinished, signum, context.sweep_id)
 
@@ -267,9 +276,8 @@ def _fit(
 ) -> tuple[int, int]:
     """Run the Tuner on the trials ``keys`` (None: those Ray generates); returns (errored, unfinished) counts.
 
-    Unfinished trials neither finished nor errored. With ``keys`` they are counted in MLflow, since Ray's results
-    hold only the trials its lazily expanded grid had generated when a signal stopped it. An interrupted sweep (a
-    signal, or trials left unfinished) ends KILLED, and so do its trial runs still RUNNING.
+    Unfinished trials neither finished nor errored; with ``keys`` they are counted by ``_unfinished``. An
+    interrupted sweep (a signal, or trials left unfinished) ends KILLED, and so do its trial runs still RUNNING.
     """
     with watch.tune_running():
         results = tuner.fit()
@@ -277,7 +285,7 @@ def _fit(
     if keys is None:
         unfinished = len(results) - results.num_terminated - errored
     else:
-        unfinished = max(0, len(keys - tracking.finished_trial_keys(context)) - errored)
+        unfinished = _unfinished(context, keys, errored)
     tracking.log_arm_summary(context)
     if watch.signum is not None or unfinished:
         tracking.kill_running_trials(context)
@@ -285,3 +293,9 @@ def _fit(
     else:
         tracking.close_sweep(context, status="FAILED" if errored else "FINISHED")
     return errored, unfinished
+
+
+def _unfinished(context: tracking.SweepContext, keys: set[str], errored: int) -> int:
+    """Trials among ``keys`` that neither finished nor errored, counted in MLflow: Ray's results hold only the
+    trials its lazily expanded grid had generated when a signal stopped it."""
+    return max(0, len(keys - tracking.finished_trial_keys(context)) - errored)

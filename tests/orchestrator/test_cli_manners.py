@@ -155,3 +155,24 @@ def test_a_resumed_sweep_counts_its_trials_as_run_does(tmp_path: Path) -> None:
     assert (header.planned, header.skipped, header.to_run) == (4, 1, 3)
     assert pending == {trial.key for trial in planned[1:]}
     assert header.lines()[0] == "sweep st: 4 trials planned, 1 skipped as finished, 3 to run"
+
+
+def test_a_forced_stop_counts_unstarted_trials_as_unfinished(tmp_path: Path) -> None:
+    import signal
+
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator import tracking
+    from orchestrator.launcher import _interrupted
+    from orchestrator.plan import plan_trials
+    from orchestrator.sweep_spec import parse_spec
+    from orchestrator.yaml_io import load_yaml
+
+    planned = plan_trials(parse_spec(load_yaml(STATUS_SPEC, source="spec"), tmp_path), tmp_path)
+    context = tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "st", "h", STATUS_SPEC)
+    finished, running = (tracking.TrialRun.open(context, t.name, t.key, t.arm, t.seed, {}) for t in planned[:2])
+    finished.end_stopped(2)  # planned[2:] never started
+
+    outcome = _interrupted(context, {t.key for t in planned}, launched=4, skipped=0, signum=signal.SIGINT)
+    assert outcome.unfinished == 3
+    assert MlflowClient(context.tracking_uri).get_run(running.run_id).info.status == "KILLED"
