@@ -86,8 +86,7 @@ def pretrain_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from trainables.config import DatasetConfig
-    from trainables.errors import describe_validation_error
-    from trainables.errors import ConfigError
+    from trainables.errors import ConfigError, describe_validation_error
     from trainables.pretrain.corruption import CorruptionConfig
     from trainables.pretrain.train import PretrainOptions, pretrain
 

@@ -36,10 +36,10 @@ def report(
     """Print SWEEP's mean ± std table and write tables, significance tests and figures to its report folder."""
     from rich.console import Console
 
+    from orchestrator.mlflow_layout import default_tracking_uri
     from reports.build import build_report, default_out_dir
     from reports.errors import ReportError
     from reports.render import to_rich
-    from orchestrator.mlflow_layout import default_tracking_uri
     from reports.runs import EPOCH_CHOICES
 
     if epoch is not None and epoch not in EPOCH_CHOICES:
