@@ -40,8 +40,9 @@ from trainables.engine import EpochEngine
 from trainables.plugins.baseline_selectors import FIRST_PRUNED_EPOCH
 from trainables.trial import assemble
 
-QUICKSTART_RATES = {"train.lr_head": 3e-3, "train.lr_backbone": 3e-4, "train.lr_schedule": "cosine"}
-"""The quickstart's rates (search_spaces/quickstart.yaml), at which the baselines converge on digits."""
+PROTOCOL_KEYS = ("lr_head", "lr_backbone", "lr_schedule")
+"""The train keys taken from the quickstart's spec; its epochs and batch size are the defaults of ``--epochs`` and
+``--batch-size``."""
 PILOT_PRUNE_RATIO = 0.5
 MAX_PRUNE_RATIO = 0.95
 
@@ -66,6 +67,13 @@ def run(config_data: dict[str, Any], clock: Callable[[], float]) -> dict[str, An
     }
 
 
+def quickstart_train() -> dict[str, Any]:
+    """The ``train`` section of search_spaces/quickstart.yaml, whose protocol converges on digits."""
+    from orchestrator.sweep_spec import load_spec
+
+    return load_spec("quickstart", Path(tempfile.gettempdir())).base["train"]
+
+
 def parse_override(item: str) -> tuple[str, Any]:
     """``KEY=VALUE`` as a dotted key and its YAML-typed value."""
     key, separator, value = item.partition("=")
@@ -75,6 +83,7 @@ def parse_override(item: str) -> tuple[str, Any]:
 
 
 def main() -> None:
+    quickstart = quickstart_train()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--arch", default="small_cnn")
@@ -83,11 +92,11 @@ def main() -> None:
     parser.add_argument("--method-params", default="orth_steps=200",
                         help="comma-separated key=value overrides of method.params (numbers)")
     parser.add_argument("--encoder-checkpoint", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=quickstart["epochs"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epsilon", type=float, default=0.1, help="DSS's epsilon")
     parser.add_argument("--loss-epsilons", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3])
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=quickstart["batch_size"])
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a dotted TrialConfig key for every trial (YAML value), repeatable, e.g. "
                         "--set dataset.root=../shared/data/coil20 --set dataset.image_size=32")
@@ -105,7 +114,8 @@ def main() -> None:
             "dataset.name": args.dataset, "encoder.arch": args.arch, "encoder.checkpoint": str(args.encoder_checkpoint),
             "method.name": args.method, "method.params": params, "init.strategy": args.init,
             "train.epochs": epochs, "train.batch_size": args.batch_size, "train.device": "cpu",
-            "train.eval_every": epochs, **QUICKSTART_RATES, "cache_dir": cache_dir,
+            "train.eval_every": epochs, **{f"train.{key}": quickstart[key] for key in PROTOCOL_KEYS},
+            "cache_dir": cache_dir,
             **dict(parse_override(item) for item in args.overrides),
         }
 
