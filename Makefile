@@ -13,10 +13,11 @@ PRETRAIN_EPOCHS ?= 30
 
 install: $(STAMP)
 
+# --no-cache-dir: the CUDA build of torch is about 5 GB; a pip cache would hold a second copy on the same disk.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-cache-dir --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-cache-dir -e ".[test]"
 	touch $(STAMP)
 
 $(ENCODER): | $(STAMP)
