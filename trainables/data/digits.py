@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 from trainables.data.sources import ImageArraySource
 from trainables.data.spec import DatasetSpec, LoadedData, LoadRequest, register_dataset
@@ -14,6 +13,8 @@ DIGITS_MAX_VALUE = 16
 
 def load_sklearn_digits(request: LoadRequest) -> LoadedData:
     """Pixels 0..16 scaled to 0..255 uint8, as 1-channel 8x8 images."""
+    from sklearn.datasets import load_digits  # 1.4 s to import; only a trial on digits needs it
+
     digits = load_digits()
     images = np.rint(digits.images * (255 / DIGITS_MAX_VALUE)).astype(np.uint8)[..., None]
     return LoadedData(ImageArraySource(images), digits.target.astype(np.int64), num_classes=10)
