@@ -136,6 +136,27 @@ def test_registering_every_command_imports_no_heavy_module() -> None:
     assert done.stdout.strip() == ""
 
 
+@pytest.mark.parametrize(("argv", "code", "stream", "text"), [
+    (["--version"], 0, "stdout", "dcsweep "),
+    (["validate", "no-such-spec.yaml"], 2, "stderr", "error: "),
+], ids=["ok", "user-error"])
+def test_the_console_script_flushes_its_output_runs_exit_handlers_and_keeps_the_exit_code(
+    argv: list[str], code: int, stream: str, text: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    marker = tmp_path / "exit-handler-ran"
+    probe = (
+        f"import atexit, pathlib, sys; atexit.register(pathlib.Path({str(marker)!r}).touch); "
+        f"sys.argv = ['dcsweep', *{argv!r}]; from orchestrator.cli import console; console()"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == code
+    assert getattr(done, stream).startswith(text), (done.stdout, done.stderr)
+    assert marker.is_file()
+
+
 def test_a_resumed_sweep_counts_its_trials_as_run_does(tmp_path: Path) -> None:
     from orchestrator import tracking
     from orchestrator.launcher import _resume_plan
