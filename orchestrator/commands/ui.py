@@ -15,6 +15,10 @@ from orchestrator.options import DEFAULT_WORKDIR, WorkdirOption
 from trainables.errors import ConfigError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+UI_WORKERS = 1  # one person browsing; MLflow's default of 4 server processes costs 20 s of start-up on 2 cores
+JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+"""MLflow's server starts a job runner and about ten Huey consumer processes for its GenAI jobs, which browsing
+sweeps never uses: off unless the user's environment turns it on."""
 
 
 @app.command("ui")
@@ -27,19 +31,19 @@ def ui(
     if not database.is_file():
         raise ConfigError(f"{database} does not exist; run a sweep with `dcsweep run SPEC --workdir {workdir}` first")
     command = [
-        sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port),
+        sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port), "--workers", str(UI_WORKERS),
         "--backend-store-uri", default_tracking_uri(workdir),
     ]
     typer.echo(f"MLflow UI on http://127.0.0.1:{port}")
-    raise typer.Exit(serve_until_stopped(command))
+    raise typer.Exit(serve_until_stopped(command, env={JOB_EXECUTION: "false", **os.environ}))
 
 
-def serve_until_stopped(command: list[str]) -> int:
+def serve_until_stopped(command: list[str], env: dict[str, str] | None = None) -> int:
     """Run ``command`` in its own process group; SIGINT or SIGTERM of this process stops the whole group.
 
     Returns the server's exit code, or ``128 + signal`` when this process was stopped.
     """
-    server = subprocess.Popen(command, start_new_session=True)  # its own group: the server and its workers
+    server = subprocess.Popen(command, env=env, start_new_session=True)  # its own group: the server and its workers
     received: list[int] = []
 
     def stop(signum: int, frame: object) -> None:
