@@ -16,16 +16,16 @@ from reports.schema import ReportSpec
 from reports.significance import paired_tests, significance_table
 from reports.tables import main_table, summarize
 
-QUICKSTART_METRICS = ["acc", "nmi", "ari", "pruned_frac"]
-
-
 @pytest.fixture(scope="module")
-def table_shapes(loaded) -> dict[str, tuple[TextTable, str]]:
+def table_shapes(loaded, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[TextTable, str]]:
     """Every table shape a report writes, with the layout ``build_report`` gives it."""
+    from orchestrator.sweep_spec import load_spec
+
+    quickstart_metrics = load_spec("quickstart", tmp_path_factory.mktemp("quickstart")).report.metrics
     runs = loaded("ablation")
     summary = summarize(runs, ReportSpec(**runs.spec["report"]))
     one_dataset = dataclasses.replace(runs, trials=runs.trials[runs.trials["dataset.name"] == "cifar10"])
-    quickstart = summarize(one_dataset, ReportSpec(metrics=QUICKSTART_METRICS))
+    quickstart = summarize(one_dataset, ReportSpec(metrics=quickstart_metrics))
     nonimage = loaded("nonimage")
     nonimage_summary = summarize(nonimage, ReportSpec(**nonimage.spec["report"]))
     convergence = loaded("convergence")
