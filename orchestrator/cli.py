@@ -7,6 +7,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import threading
 from typing import NoReturn
 
 import typer
@@ -35,8 +36,12 @@ def main(argv: list[str] | None = None) -> None:
 
 def console() -> NoReturn:
     """The ``dcsweep`` script: ``main`` without the interpreter's teardown of torch, Ray and faiss at exit, about 3 s
-    that no command needs. The exit handlers (Ray's shutdown, logging's flush) still run."""
+    that no command needs. The exit handlers (Ray's shutdown, logging's flush) still run; while a non-daemon thread
+    is still working, the exit is the normal one, which waits for it."""
     code = run_cli(None)
+    working = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if working:
+        sys.exit(code)
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()

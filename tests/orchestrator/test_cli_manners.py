@@ -157,6 +157,21 @@ def test_the_console_script_flushes_its_output_runs_exit_handlers_and_keeps_the_
     assert marker.is_file()
 
 
+def test_the_console_script_waits_for_a_thread_still_working(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    marker = tmp_path / "thread-finished"
+    probe = (
+        "import pathlib, sys, threading, time; "
+        f"threading.Thread(target=lambda: (time.sleep(1), pathlib.Path({str(marker)!r}).touch())).start(); "
+        "sys.argv = ['dcsweep', '--version']; from orchestrator.cli import console; console()"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("dcsweep ")
+    assert marker.is_file()
+
+
 def test_a_resumed_sweep_counts_its_trials_as_run_does(tmp_path: Path) -> None:
     from orchestrator import tracking
     from orchestrator.launcher import _resume_plan
