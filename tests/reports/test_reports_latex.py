@@ -16,6 +16,7 @@ from reports.schema import ReportSpec
 from reports.significance import paired_tests, significance_table
 from reports.tables import main_table, summarize
 
+
 @pytest.fixture(scope="module")
 def table_shapes(loaded, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[TextTable, str]]:
     """Every table shape a report writes, with the layout ``build_report`` gives it."""
