@@ -1,11 +1,12 @@
 """Every MLflow call of dcsweep: one parent run per sweep, one child run per trial, found again by tags.
 
 Schema (its names in ``orchestrator.mlflow_layout``, shared with ``reports``): experiment ``dcsweep/<sweep>``;
-parent run named after the sweep with tags ``dcsweep.role=sweep``, ``dcsweep.sweep_id``, ``dcsweep.spec_hash``, ``dcsweep.code_version`` and the artifact
-``spec.yaml``; child runs tagged ``mlflow.parentRunId``, ``dcsweep.role=trial``, ``dcsweep.sweep_id``,
-``dcsweep.trial_name``, ``dcsweep.trial_key``, ``dcsweep.arm``, ``dcsweep.seed`` (and ``dcsweep.error`` when
-failed), params = flattened TrialConfig + ``arm`` + ``seed``, metrics per epoch with ``step=epoch``, and the
-artifacts ``predictions.npz`` and ``curve.csv``. ``dcsweep.node_id`` names the Ray node of the latest attempt.
+parent run named after the sweep with tags ``dcsweep.role=sweep``, ``dcsweep.sweep_id``, ``dcsweep.spec_hash``,
+``dcsweep.code_version`` and the artifact ``spec.yaml``; child runs tagged ``mlflow.parentRunId``,
+``dcsweep.role=trial``, ``dcsweep.sweep_id``, ``dcsweep.trial_name``, ``dcsweep.trial_key``, ``dcsweep.arm``,
+``dcsweep.seed`` (and ``dcsweep.error`` when failed), params = flattened TrialConfig + ``arm`` + ``seed``, metrics
+per epoch with ``step=epoch``, and the artifacts ``predictions.npz`` and ``curve.csv``. ``dcsweep.node_id`` names
+the Ray node of the latest attempt.
 
 Idempotence: a trial's run is looked up by (sweep id, trial key) before one is created, so a retried or
 restored trial continues its run, and epochs already logged are not logged again (no duplicate steps).
