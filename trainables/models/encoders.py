@@ -45,13 +45,13 @@ def _require_images(arch: str, shape: InputShape) -> None:
         raise ConfigError(f"encoder.arch {arch!r} needs image data but the dataset holds vectors; use 'mlp'")
 
 
-def _torchvision_resnet(config: EncoderConfig, shape: InputShape) -> nn.Module:
-    """A torchvision ResNet (``config.arch``) with ``fc`` removed; the ``cifar`` stem is a 3x3 stride-1 conv1 without
-    max-pool. torchvision is imported here: it costs a trial that does not use it 2 s of start-up."""
+def _torchvision_resnet(name: str, config: EncoderConfig, shape: InputShape) -> nn.Module:
+    """torchvision's ResNet ``name`` with ``fc`` removed; the ``cifar`` stem is a 3x3 stride-1 conv1 without max-pool.
+    torchvision is imported here: it costs a trial that does not use it 2 s of start-up."""
     from torchvision import models
 
     _require_images(config.arch, shape)
-    model = getattr(models, config.arch)(weights=None)
+    model = getattr(models, name)(weights=None)
     if config.stem == "cifar":
         model.conv1 = nn.Conv2d(shape.channels, 64, 3, stride=1, padding=config.stem_padding, bias=False)
         model.maxpool = nn.Identity()
@@ -65,13 +65,13 @@ def _torchvision_resnet(config: EncoderConfig, shape: InputShape) -> nn.Module:
 @ENCODERS.register("resnet18")
 def build_resnet18(config: EncoderConfig, shape: InputShape) -> nn.Module:
     """torchvision ResNet-18 backbone, 512-d features."""
-    return _torchvision_resnet(config, shape)
+    return _torchvision_resnet("resnet18", config, shape)
 
 
 @ENCODERS.register("resnet34")
 def build_resnet34(config: EncoderConfig, shape: InputShape) -> nn.Module:
     """torchvision ResNet-34 backbone, 512-d features (the paper's encoder)."""
-    return _torchvision_resnet(config, shape)
+    return _torchvision_resnet("resnet34", config, shape)
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
