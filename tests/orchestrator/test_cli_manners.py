@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -124,9 +126,6 @@ def test_pretrain_writes_by_default_where_the_quickstart_looks(tmp_path: Path, c
 
 
 def test_registering_every_command_imports_no_heavy_module() -> None:
-    import subprocess
-    import sys
-
     heavy = ("torch", "ray", "mlflow", "optuna", "sklearn", "reports.build", "trainables.data")
     probe = (
         "import sys; from orchestrator.cli import _register_commands; _register_commands(); "
@@ -136,6 +135,12 @@ def test_registering_every_command_imports_no_heavy_module() -> None:
     assert done.stdout.strip() == ""
 
 
+def _console(argv: list[str], setup: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the ``dcsweep`` console entry point on ``argv`` in a new interpreter, after the Python line ``setup``."""
+    probe = f"{setup}; import sys; sys.argv = ['dcsweep', *{argv!r}]; from orchestrator.cli import console; console()"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd)
+
+
 @pytest.mark.parametrize(("argv", "code", "stream", "text"), [
     (["--version"], 0, "stdout", "dcsweep "),
     (["validate", "no-such-spec.yaml"], 2, "stderr", "error: "),
@@ -143,31 +148,20 @@ def test_registering_every_command_imports_no_heavy_module() -> None:
 def test_the_console_script_flushes_its_output_runs_exit_handlers_and_keeps_the_exit_code(
     argv: list[str], code: int, stream: str, text: str, tmp_path: Path
 ) -> None:
-    import subprocess
-    import sys
-
     marker = tmp_path / "exit-handler-ran"
-    probe = (
-        f"import atexit, pathlib, sys; atexit.register(pathlib.Path({str(marker)!r}).touch); "
-        f"sys.argv = ['dcsweep', *{argv!r}]; from orchestrator.cli import console; console()"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    done = _console(argv, f"import atexit, pathlib; atexit.register(pathlib.Path({str(marker)!r}).touch)", tmp_path)
     assert done.returncode == code
     assert getattr(done, stream).startswith(text), (done.stdout, done.stderr)
     assert marker.is_file()
 
 
 def test_the_console_script_waits_for_a_thread_still_working(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     marker = tmp_path / "thread-finished"
-    probe = (
-        "import pathlib, sys, threading, time; "
-        f"threading.Thread(target=lambda: (time.sleep(1), pathlib.Path({str(marker)!r}).touch())).start(); "
-        "sys.argv = ['dcsweep', '--version']; from orchestrator.cli import console; console()"
+    setup = (
+        "import pathlib, threading, time; "
+        f"threading.Thread(target=lambda: (time.sleep(1), pathlib.Path({str(marker)!r}).touch())).start()"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    done = _console(["--version"], setup, tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("dcsweep ")
     assert marker.is_file()
 
