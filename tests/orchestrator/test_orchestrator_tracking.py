@@ -91,3 +91,18 @@ def test_cluster_and_gpu_checks() -> None:
     check_local_gpus(Resources(gpu=0.25), available=1)
     with pytest.raises(ConfigError, match="resources.gpu"):
         check_local_gpus(Resources(gpu=2), available=1)
+
+
+def test_a_store_copied_from_the_template_has_the_default_experiment_mlflow_itself_would_make(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # a fresh template, migrated in the first folder
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        tracking.prepare_store(tracking.default_tracking_uri(folder))
+    copied = MlflowClient(tracking.default_tracking_uri(second)).get_experiment("0")
+    made_by_mlflow = MlflowClient(f"sqlite:///{second / 'direct.db'}").get_experiment("0")
+    assert copied.artifact_location == made_by_mlflow.artifact_location
+    assert copied.artifact_location.startswith(str(second))
