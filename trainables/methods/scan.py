@@ -57,7 +57,9 @@ class Scan(ClusteringMethod):
     Head choice: the reference keeps the head with the lowest SCAN loss over the dataset after training. Here,
     without an extra pass, the buffer ``head_loss`` [heads] holds each head's SCAN loss averaged exponentially
     (factor ``HEAD_LOSS_MOMENTUM`` per batch) over the training batches, and ``predict`` uses its argmin; the
-    buffer is part of the state, so resuming is exact.
+    buffer is part of the state, so resuming is exact. Selectors read their signals through ``predict`` too, so
+    when the chosen head changes, every sample's S and pseudo-label change at once and DSS re-includes nearly all
+    of them the next epoch (measured on digits: re-inclusion 0.89-1.00 after each change, 0.06-0.10 between).
     """
 
     name = "scan"
