@@ -84,7 +84,8 @@ def curves_figure(histories: pd.DataFrame, trials: pd.DataFrame, title: str) -> 
     """ACC, pruned fraction, re-inclusion fraction and epoch time (train + score) over epochs, stacked; one
     styled line with a ± std band per ``line`` of trials. Panels that are empty or all zero are left out.
 
-    ``trials`` needs ``run_id`` and ``line`` (the arm, or the arm with its grid point); see ``with_lines``.
+    ``trials`` needs ``run_id``, ``line`` (the arm, or the arm with its grid point) and ``line_style``; see
+    ``with_lines``.
     """
     history = _epoch_time(histories[histories["run_id"].isin(trials["run_id"])])
     panels = [m for m in CURVE_METRICS if _has_signal(history, m)]
@@ -119,20 +120,21 @@ def d2s_figure(histories: pd.DataFrame, trials: pd.DataFrame, title: str) -> Fig
 
 @paper_style
 def density_figure(trials: pd.DataFrame, title: str) -> Figure | None:
-    """ACC per density third (high, medium, low) as grouped, hatched bars, one series per ``line``, ± std bars."""
+    """ACC per density third (high, medium, low) as grouped, hatched bars, one series per ``line`` in its
+    ``line_style``, ± std bars."""
     if not all(m in trials and trials[m].notna().any() for m in DENSITY_METRICS):
         return None
-    lines = list(dict.fromkeys(trials["line"]))
+    styles = trials.drop_duplicates("line").set_index("line")["line_style"]
     figure = Figure(figsize=(COLUMN_WIDTH, 2.4), layout="constrained")
     axes = figure.subplots()
-    width = 0.8 / len(lines)
+    width = 0.8 / len(styles)
     positions = np.arange(len(DENSITY_METRICS))
-    for i, line_name in enumerate(lines):
+    for offset, (line_name, style) in enumerate(styles.items()):
         values = trials.loc[trials["line"] == line_name, DENSITY_METRICS] * 100.0
         errors = values.std(ddof=1).fillna(0)
-        axes.bar(positions + i * width, values.mean(), width, yerr=errors, label=line_name, capsize=2,
-                 color=f"C{i}", hatch=HATCHES[i % len(HATCHES)], edgecolor="black", linewidth=0.4)
-    axes.set_xticks(positions + width * (len(lines) - 1) / 2, ["high", "medium", "low"])
+        axes.bar(positions + offset * width, values.mean(), width, yerr=errors, label=line_name, capsize=2,
+                 color=f"C{style}", hatch=HATCHES[style % len(HATCHES)], edgecolor="black", linewidth=0.4)
+    axes.set_xticks(positions + width * (len(styles) - 1) / 2, ["high", "medium", "low"])
     axes.set_xlabel("density region (thirds of the k-NN distance ranking)")
     axes.set_ylabel("ACC (%)")
     axes.set_title(f"{title}\n{seeds_caption(trials)}" if title else seeds_caption(trials))
@@ -222,11 +224,14 @@ def draw_figures(runs: SweepRuns, summary: Summary, out_dir: Path, baseline_arm:
 
 
 def with_lines(trials: pd.DataFrame, line_keys: list[str]) -> pd.DataFrame:
-    """``trials`` with a ``line`` column naming the per-epoch curve each trial belongs to (e.g. its arm)."""
+    """``trials`` with a ``line`` column naming the per-epoch curve each trial belongs to (e.g. its arm), and a
+    ``line_style`` column: the line's rank in order of first appearance among all ``trials``, so that a line keeps
+    its colour, dash and marker in every figure, including panels where other lines are absent."""
     names = pd.Series("", index=trials.index, dtype=object)
     for name, part in _series(trials, line_keys):
         names[part.index] = name
-    return trials.assign(line=names)
+    ranks = {name: rank for rank, name in enumerate(dict.fromkeys(names))}
+    return trials.assign(line=names, line_style=names.map(ranks))
 
 
 def _style(i: int) -> dict[str, Any]:
@@ -249,12 +254,12 @@ def _legend_below(figure: Figure, axes: Axes) -> None:
 def _arm_bands(axes: Axes, history: pd.DataFrame, trials: pd.DataFrame, metric: str) -> None:
     """One styled mean line and ± std band per ``line`` of ``metric`` over epochs, in display units.
 
-    A line keeps its style across figures (its position among the panel's lines), even where others are absent;
+    A line keeps its style across figures (its ``line_style`` from ``with_lines``), even where others are absent;
     markers are staggered between lines so that coinciding lines show each other's marks.
     """
     line_of = trials.set_index("run_id")["line"]
     values = history.assign(line=history["run_id"].map(line_of)).dropna(subset=[metric])
-    for i, line_name in enumerate(dict.fromkeys(trials["line"])):
+    for line_name, i in trials.drop_duplicates("line").set_index("line")["line_style"].items():
         per_epoch = values[values["line"] == line_name].groupby("epoch")[metric]
         if per_epoch.ngroups == 0:
             continue

@@ -123,3 +123,23 @@ def test_a_share_band_stays_within_0_and_100_percent(cdc_cifar10):
     pruned_axes = next(a for a in curves_figure(histories, panel, "t").axes if a.get_ylabel() == "pruned (%)")
     band = _bands(pruned_axes)[ARMS.index("ours")].get_paths()[0].vertices[:, 1]
     assert band.min() == pytest.approx(0.0) and band.max() == pytest.approx(100.0)
+
+
+def test_an_arm_keeps_its_style_in_a_panel_where_an_earlier_arm_is_absent(loaded):
+    runs = loaded("ablation")
+    cdc = runs.finished[(runs.finished["method.name"] == "cdc") & (runs.finished["dataset.name"] == "cifar10")]
+    order = {arm: i for i, arm in enumerate(ARMS)}
+    trials = with_lines(cdc.sort_values("arm", key=lambda s: s.map(order), kind="stable"), ["arm"])
+    without_baseline = trials[trials["arm"] != "baseline"]  # as CDC's quickstart panel lacks the prototype arm
+    full = {line.get_label(): line for line in curves_figure(runs.histories, trials, "t").axes[0].get_lines()}
+    for line in curves_figure(runs.histories, without_baseline, "t").axes[0].get_lines():
+        for attribute in ("get_color", "get_linestyle", "get_marker"):
+            assert getattr(line, attribute)() == getattr(full[line.get_label()], attribute)()
+
+    def bar_groups(panel):
+        return [c for c in density_figure(panel, "t").axes[0].containers if isinstance(c, BarContainer)]
+
+    bars = {c.get_label(): c.patches[0] for c in bar_groups(trials)}
+    for container in bar_groups(without_baseline):
+        patch, reference = container.patches[0], bars[container.get_label()]
+        assert (patch.get_facecolor(), patch.get_hatch()) == (reference.get_facecolor(), reference.get_hatch())
