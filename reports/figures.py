@@ -124,7 +124,7 @@ def density_figure(trials: pd.DataFrame, title: str) -> Figure | None:
     ``line_style``, ± std bars."""
     if not all(m in trials and trials[m].notna().any() for m in DENSITY_METRICS):
         return None
-    styles = trials.drop_duplicates("line").set_index("line")["line_style"]
+    styles = _line_styles(trials)
     figure = Figure(figsize=(COLUMN_WIDTH, 2.4), layout="constrained")
     axes = figure.subplots()
     width = 0.8 / len(styles)
@@ -234,6 +234,11 @@ def with_lines(trials: pd.DataFrame, line_keys: list[str]) -> pd.DataFrame:
     return trials.assign(line=names, line_style=names.map(ranks))
 
 
+def _line_styles(trials: pd.DataFrame) -> pd.Series:
+    """Each ``line`` of ``trials`` (in order of first appearance) -> its ``line_style`` from ``with_lines``."""
+    return trials.drop_duplicates("line").set_index("line")["line_style"]
+
+
 def _style(i: int) -> dict[str, Any]:
     """Colour, dash pattern and hollow marker of the ``i``-th line: all three differ between neighbours, so lines
     that coincide stay distinguishable (one marker shape shows through the other)."""
@@ -259,7 +264,7 @@ def _arm_bands(axes: Axes, history: pd.DataFrame, trials: pd.DataFrame, metric: 
     """
     line_of = trials.set_index("run_id")["line"]
     values = history.assign(line=history["run_id"].map(line_of)).dropna(subset=[metric])
-    for line_name, i in trials.drop_duplicates("line").set_index("line")["line_style"].items():
+    for line_name, i in _line_styles(trials).items():
         per_epoch = values[values["line"] == line_name].groupby("epoch")[metric]
         if per_epoch.ngroups == 0:
             continue
