@@ -5,8 +5,8 @@ The trial loop around it (checkpoints, resume, callbacks) is ``trainables.trial_
 
 Where each per-sample output comes from (method.md, DSS, "one footing"):
 - the stability signals of every sample (S_i = cos(P^w_i, P^s_i), the loss signal L_i = -log P^s_i[argmax P^w_i]
-  and the pseudo-label argmax P^w_i; see ``SampleScores``) come from one definition: a no-grad, eval-mode
-  ``method.predict`` of the sample's weak and strong views, which is per-sample and independent of the batch.
+  and the pseudo-label argmax P^w_i, per head; see ``SampleScores``) come from one definition: a no-grad,
+  eval-mode ``method.predict_heads`` of the sample's weak and strong views, per-sample and independent of the batch.
   A trained sample gets it inside the training loop, on its batch's already-loaded views, right before that
   batch's ``fit_batch``; a sample not trained this epoch (excluded, or not drawn by a prioritised selector) gets
   the same forward in the scoring pass, in chunks of ``train.score_batch_size``. So for an unchanged model both
@@ -114,42 +114,45 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def stability_signals(p_weak: torch.Tensor, p_strong: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per row of the [B, K] distributions P^w and P^s: S = cos(P^w, P^s), L = -log P^s[argmax P^w] and argmax P^w.
+    """Per row of the [..., K] distributions P^w and P^s: S = cos(P^w, P^s), L = -log P^s[argmax P^w], argmax P^w.
 
-    Returns float64 [B] S, float64 [B] L (P^s clamped at ``PROBABILITY_FLOOR``) and int64 [B] pseudo-labels.
+    Returns float64 [...] S, float64 [...] L (P^s clamped at ``PROBABILITY_FLOOR``) and int64 [...] pseudo-labels.
     """
     p_weak, p_strong = p_weak.detach().to(torch.float64), p_strong.detach().to(torch.float64)
-    pseudo_label = p_weak.argmax(dim=1)
-    loss = -p_strong.gather(1, pseudo_label.unsqueeze(1)).squeeze(1).clamp_min(PROBABILITY_FLOOR).log()
-    return F.cosine_similarity(p_weak, p_strong, dim=1), loss, pseudo_label
+    pseudo_label = p_weak.argmax(dim=-1)
+    loss = -p_strong.gather(-1, pseudo_label.unsqueeze(-1)).squeeze(-1).clamp_min(PROBABILITY_FLOOR).log()
+    return F.cosine_similarity(p_weak, p_strong, dim=-1), loss, pseudo_label
 
 
 class _SampleOutputs:
-    """Per-sample outputs of one epoch, kept on the device and indexed by dataset index."""
+    """Per-sample outputs of one epoch, kept on the device and indexed by dataset index (signals: [heads, N])."""
 
-    def __init__(self, num_samples: int, device: torch.device) -> None:
+    def __init__(self, num_samples: int, num_heads: int, device: torch.device) -> None:
         self.train_loss = torch.full((num_samples,), math.nan, dtype=torch.float64, device=device)
-        self.loss = torch.full_like(self.train_loss, math.nan)
-        self.consistency = torch.full_like(self.train_loss, math.nan)
-        self.pseudo_label = torch.full((num_samples,), -1, dtype=torch.int64, device=device)
+        self.loss = torch.full((num_heads, num_samples), math.nan, dtype=torch.float64, device=device)
+        self.consistency = torch.full_like(self.loss, math.nan)
+        self.pseudo_label = torch.full((num_heads, num_samples), -1, dtype=torch.int64, device=device)
         self.signalled = torch.zeros(num_samples, dtype=torch.bool, device=device)
 
     def record_train_loss(self, index: torch.Tensor, sample_loss: torch.Tensor) -> None:
         self.train_loss[index] = sample_loss.detach().to(torch.float64)
 
     def record_signals(self, index: torch.Tensor, p_weak: torch.Tensor, p_strong: torch.Tensor) -> None:
-        self.consistency[index], self.loss[index], self.pseudo_label[index] = stability_signals(p_weak, p_strong)
+        """The signals of the samples ``index`` [B] from every head's [heads, B, K] P^w and P^s."""
+        consistency, loss, pseudo_label = stability_signals(p_weak, p_strong)
+        self.consistency[:, index], self.loss[:, index], self.pseudo_label[:, index] = consistency, loss, pseudo_label
         self.signalled[index] = True
 
     def unsignalled(self) -> np.ndarray:
         return torch.nonzero(~self.signalled).flatten().cpu().numpy()
 
-    def to_scores(self) -> SampleScores:
+    def to_scores(self, head: int) -> SampleScores:
         return SampleScores(
             consistency=self.consistency.cpu().numpy(),
             loss=self.loss.cpu().numpy(),
             pseudo_label=self.pseudo_label.cpu().numpy(),
             train_loss=self.train_loss.cpu().numpy(),
+            head=head,
         )
 
 
@@ -165,6 +168,7 @@ class EpochEngine:
         self.method_name = method_name
         self.clock = clock
         self.num_samples = len(parts.targets)
+        self.num_heads = parts.method.num_heads
         self.pseudo_labels = np.full(self.num_samples, -1, dtype=np.int64)
         self.previous_excluded = np.zeros(self.num_samples, dtype=bool)
         self.probabilities: np.ndarray | None = None
@@ -182,7 +186,7 @@ class EpochEngine:
         excluded = parts.selector.excluded.copy()  # this epoch's exclusions, before the update below
         weights = parts.selector.sample_weights()
         order = parts.selector.retained(epoch, rng)
-        outputs = _SampleOutputs(self.num_samples, parts.device)
+        outputs = _SampleOutputs(self.num_samples, self.num_heads, parts.device)
 
         start = self._clock()
         loss, samples_trained, signal_time = self._train(order, weights, loader_generator, outputs, epoch)
@@ -193,9 +197,10 @@ class EpochEngine:
             self._score(outputs, loader_generator)
         score_time = self._clock() - start + signal_time
 
-        scores = outputs.to_scores()
-        known = scores.pseudo_label >= 0
-        self.pseudo_labels[known] = scores.pseudo_label[known]
+        scores = outputs.to_scores(parts.method.predicting_head())
+        pseudo_labels = scores.pseudo_label[scores.head]
+        known = pseudo_labels >= 0
+        self.pseudo_labels[known] = pseudo_labels[known]
         parts.selector.update(epoch, scores)
         n_excluded = int(parts.selector.excluded.sum())
         stop = bool(parts.early_stop.update(epoch, n_excluded)) if parts.early_stop is not None else False
@@ -294,12 +299,12 @@ class EpochEngine:
             self._record_signals(outputs, batch)
 
     def _record_signals(self, outputs: _SampleOutputs, batch: Batch) -> None:
-        """The one footing of every sample's signals: no-grad, eval-mode ``method.predict`` of the weak and strong
-        views (P^w, P^s), turned into S, L and the pseudo-label. Leaves the method in eval mode."""
+        """The one footing of every sample's signals: no-grad, eval-mode ``method.predict_heads`` of the weak and
+        strong views (P^w, P^s per head), turned into S, L and the pseudo-label. Leaves the method in eval mode."""
         method = self.parts.method
         method.eval()
         with torch.no_grad():
-            weak, strong = method.predict(batch, view="weak"), method.predict(batch, view="strong")
+            weak, strong = method.predict_heads(batch, view="weak"), method.predict_heads(batch, view="strong")
         outputs.record_signals(batch.index, weak, strong)
 
     def _evaluate(self, epoch: int) -> dict[str, float]:

@@ -121,6 +121,23 @@ class ClusteringMethod(nn.Module, ABC):
         """Cluster probabilities [B, K] of the batch's ``view`` ('val', 'weak' or 'strong'; eval mode)."""
 
     @property
+    def num_heads(self) -> int:
+        """How many heads the method trains side by side, each predicting K clusters (1 by default)."""
+        return 1
+
+    def predict_heads(self, batch: Batch, view: str = "val") -> Tensor:
+        """Cluster probabilities [num_heads, B, K]; row ``predicting_head()`` is ``predict``'s.
+
+        The engine takes the stability signals from here, so that a selector can follow each head (SCAN's
+        ``heads``). Default: the one head of ``predict``.
+        """
+        return self.predict(batch, view).unsqueeze(0)
+
+    def predicting_head(self) -> int:
+        """The row of ``predict_heads`` that ``predict`` returns (0 by default)."""
+        return 0
+
+    @property
     def encoder_frozen(self) -> bool:
         """Whether the encoder is frozen (``train.encoder_mode``), decided here only: a frozen encoder gets no
         gradient, is left out of the optimisers and stays in eval mode (its BN statistics do not move)."""

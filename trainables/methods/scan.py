@@ -57,9 +57,9 @@ class Scan(ClusteringMethod):
     Head choice: the reference keeps the head with the lowest SCAN loss over the dataset after training. Here,
     without an extra pass, the buffer ``head_loss`` [heads] holds each head's SCAN loss averaged exponentially
     (factor ``HEAD_LOSS_MOMENTUM`` per batch) over the training batches, and ``predict`` uses its argmin; the
-    buffer is part of the state, so resuming is exact. Selectors read their signals through ``predict`` too, so
-    when the chosen head changes, every sample's S and pseudo-label change at once and DSS re-includes nearly all
-    of them the next epoch (measured on digits: re-inclusion 0.89-1.00 after each change, 0.06-0.10 between).
+    buffer is part of the state, so resuming is exact. ``predict_heads`` gives every head's probabilities, so that
+    DSS keeps one history per head and excludes by the chosen one: a change of the chosen head then does not reset
+    the rule (with one shared history it re-included 89-100% of the excluded samples after each change on digits).
     """
 
     name = "scan"
@@ -141,7 +141,11 @@ class Scan(ClusteringMethod):
         blended = HEAD_LOSS_MOMENTUM * self.head_loss + (1 - HEAD_LOSS_MOMENTUM) * losses
         self.head_loss.copy_(torch.where(first, losses, blended))
 
-    def best_head(self) -> int:
+    @property
+    def num_heads(self) -> int:
+        return len(self.heads)
+
+    def predicting_head(self) -> int:
         """Index of the head with the lowest tracked SCAN loss (0 before any training)."""
         return _lowest(self.head_loss)
 
@@ -162,8 +166,14 @@ class Scan(ClusteringMethod):
 
     @torch.no_grad()
     def predict(self, batch: Batch, view: str = "val") -> Tensor:
-        """Cluster probabilities [B, K] of the batch's ``view``, from ``best_head``."""
-        return F.softmax(self.heads[self.best_head()](self.encoder(batch.views[view])), dim=1)
+        """Cluster probabilities [B, K] of the batch's ``view``, from ``predicting_head``."""
+        return F.softmax(self.heads[self.predicting_head()](self.encoder(batch.views[view])), dim=1)
+
+    @torch.no_grad()
+    def predict_heads(self, batch: Batch, view: str = "val") -> Tensor:
+        """Cluster probabilities [heads, B, K] of the batch's ``view``, one encoder pass for all heads."""
+        features = self.encoder(batch.views[view])
+        return torch.stack([F.softmax(head(features), dim=1) for head in self.heads])
 
     def _draw_neighbours(self, index: Tensor) -> Tensor:
         """One dataset index [B] drawn uniformly from each anchor's neighbour list."""

@@ -41,22 +41,24 @@ class SampleScores:
     """Per-sample outputs of one epoch, for all N samples, aligned by dataset index.
 
     The stability signals come from one definition for every sample (method.md, DSS, "one footing"): a no-grad,
-    eval-mode ``method.predict`` of the sample's weak and strong views, so they do not depend on whether the
-    sample was trained or scored, nor on the batch it was in:
+    eval-mode ``method.predict_heads`` of the sample's weak and strong views, so they do not depend on whether the
+    sample was trained or scored, nor on the batch it was in. They are [H, N], a row per head the method trains
+    (H = 1 but for multi-head SCAN); row ``head`` is the head the method predicts with:
     - ``consistency``: S_i = cos(P^w_i, P^s_i);
     - ``pseudo_label``: argmax P^w_i;
     - ``loss``: the loss signal L_i = -log P^s_i[argmax P^w_i], the cross-entropy of the strong view against the
       weak view's pseudo-label (a per-sample stand-in for the method's own loss, whose batch-level terms and
       negatives make it batch-dependent).
     These are NaN / -1 where the selector asked for no signals (``needs_scores`` False).
-    ``train_loss`` is the method's own per-sample training loss from the training step (``StepOutput.sample_loss``,
-    batch-dependent), NaN for samples not trained this epoch.
+    ``train_loss`` [N] is the method's own per-sample training loss from the training step
+    (``StepOutput.sample_loss``, batch-dependent), NaN for samples not trained this epoch.
     """
 
-    consistency: np.ndarray  # [N] float64
-    loss: np.ndarray  # [N] float64
-    pseudo_label: np.ndarray  # [N] int64
+    consistency: np.ndarray  # [H, N] float64
+    loss: np.ndarray  # [H, N] float64
+    pseudo_label: np.ndarray  # [H, N] int64
     train_loss: np.ndarray  # [N] float64
+    head: int = 0  # the row of the head the method predicts with
 
 
 class SampleSelector(ABC):

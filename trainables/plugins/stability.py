@@ -9,6 +9,10 @@ L = -log P^s[argmax P^w] for ``loss``; see ``SampleScores``) and pseudo-labels l
 Stable samples are excluded from epoch t + 1; all others, including previously excluded samples that
 became unstable, are trained. Until three values exist D2 is undefined, so nothing is excluded in
 epochs 1-3; a sample with a NaN value (not seen) in the window is never stable.
+
+A method with several heads (SCAN's ``heads``) gives a signal and a pseudo-label per head (``SampleScores``); the
+rule keeps one history per head and excludes by the head the method predicts with. So when that choice changes,
+the newly chosen head's exclusions rest on its own three epochs, not on a window that mixes two heads.
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ class StabilitySelector(SampleSelector):
 
     def __init__(self, config: SelectionConfig, num_samples: int, seed: int, epochs: int) -> None:
         super().__init__(config, num_samples, seed, epochs)
-        self.values = np.full((WINDOW, num_samples), np.nan)  # row -1 is the latest epoch
-        self.labels = np.full((WINDOW, num_samples), -1, dtype=np.int64)
-        self.d2 = np.full(num_samples, np.nan)
+        # [WINDOW, heads, N], row -1 the latest epoch; sized for one head until the first update shows how many
+        self.values = np.full((WINDOW, 1, num_samples), np.nan)
+        self.labels = np.full((WINDOW, 1, num_samples), -1, dtype=np.int64)
+        self.d2 = np.full(num_samples, np.nan)  # of the predicting head
 
     @classmethod
     def warnings(cls, config: TrialConfig) -> list[str]:
@@ -57,15 +62,21 @@ class StabilitySelector(SampleSelector):
 
     @abstractmethod
     def signal(self, scores: SampleScores) -> np.ndarray:
-        """[N] per-sample value whose second difference measures stability."""
+        """[heads, N] (or [N]) per-sample value whose second difference measures stability."""
 
     def update(self, epoch: int, scores: SampleScores) -> None:
-        self.values = np.vstack([self.values[1:], np.asarray(self.signal(scores), dtype=np.float64)])
-        self.labels = np.vstack([self.labels[1:], np.asarray(scores.pseudo_label, dtype=np.int64)])
-        self.d2 = self.values[2] - 2.0 * self.values[1] + self.values[0]
-        flat = np.abs(self.d2) < self.config.epsilon  # False where D2 is NaN
+        values = np.atleast_2d(np.asarray(self.signal(scores), dtype=np.float64))  # [heads, N]
+        labels = np.atleast_2d(np.asarray(scores.pseudo_label, dtype=np.int64))
+        if self.values.shape[1] != len(values):  # the first update: one history per head
+            self.values = np.full((WINDOW, *values.shape), np.nan)
+            self.labels = np.full((WINDOW, *labels.shape), -1, dtype=np.int64)
+        self.values = np.concatenate([self.values[1:], values[None]])
+        self.labels = np.concatenate([self.labels[1:], labels[None]])
+        d2 = self.values[2] - 2.0 * self.values[1] + self.values[0]
+        flat = np.abs(d2) < self.config.epsilon  # False where D2 is NaN
         steady_label = (self.labels[2] == self.labels[1]) & (self.labels[1] == self.labels[0])
-        self.excluded = flat & steady_label
+        self.d2 = d2[scores.head]
+        self.excluded = flat[scores.head] & steady_label[scores.head]
 
     def retained(self, epoch: int, rng: np.random.Generator) -> np.ndarray:
         """Indices to train on; with ``priority``, drawn with replacement with mass ~ |D2_i| + floor.
@@ -100,8 +111,8 @@ class StabilitySelector(SampleSelector):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.values = np.asarray(state["values"], dtype=np.float64).copy()
-        self.labels = np.asarray(state["labels"], dtype=np.int64).copy()
+        self.values = np.asarray(state["values"], dtype=np.float64).reshape(WINDOW, -1, self.num_samples).copy()
+        self.labels = np.asarray(state["labels"], dtype=np.int64).reshape(WINDOW, -1, self.num_samples).copy()
         self.d2 = np.asarray(state["d2"], dtype=np.float64).copy()
 
 

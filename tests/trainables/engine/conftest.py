@@ -106,7 +106,8 @@ class LowConsistencySelector(SampleSelector):
     def update(self, epoch: int, scores: SampleScores) -> None:
         self.received.append((epoch, scores))
         if epoch >= self.start:
-            self.excluded = scores.consistency < np.median(scores.consistency)
+            consistency = scores.consistency[scores.head]
+            self.excluded = consistency < np.median(consistency)
 
     def summary(self) -> dict[str, float]:
         return {"mean_abs_d2s": 0.25}

@@ -90,9 +90,9 @@ def test_trained_and_scored_samples_get_the_same_signals_from_an_unchanged_model
     for epoch in (1, 2):  # epoch 1 trains every sample, epoch 2 scores the excluded ones
         engine.run_epoch(epoch, is_last=epoch == 2)
         _, scores = parts.selector.received[-1]
-        np.testing.assert_allclose(scores.consistency, expected[0], rtol=0, atol=1e-6)
-        np.testing.assert_allclose(scores.loss, expected[1], rtol=0, atol=1e-6)
-        np.testing.assert_array_equal(scores.pseudo_label, expected[2])
+        np.testing.assert_allclose(scores.consistency, [expected[0]], rtol=0, atol=1e-6)  # [1 head, N]
+        np.testing.assert_allclose(scores.loss, [expected[1]], rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(scores.pseudo_label, [expected[2]])
 
 
 def test_trained_samples_take_their_signals_before_their_step(fakes):
@@ -104,7 +104,7 @@ def test_trained_samples_take_their_signals_before_their_step(fakes):
         engine.run_epoch(epoch, is_last=False)
         after = expected_signals(parts.method, parts.val_set.x)
         _, scores = parts.selector.received[-1]
-        np.testing.assert_allclose(scores.consistency, before[0], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(scores.consistency, [before[0]], rtol=0, atol=1e-6)
         assert np.abs(after[0] - before[0]).max() > 1e-4  # the step moved the model, so the order is visible
 
 
@@ -189,8 +189,8 @@ def test_pruned_acc_uses_the_global_hungarian_mapping_of_pseudo_labels(fakes):
     parts = fakes.make_parts(config)  # excludes from epoch 2's update on, so samples are left out of epoch 3
     result = run_epochs(parts, config)
     (_, before_last), (_, last) = parts.selector.received[-2:]
-    excluded = before_last.consistency < np.median(before_last.consistency)  # in force during epoch 3
-    pseudo, targets = last.pseudo_label, parts.targets
+    (consistency,), (pseudo,), targets = before_last.consistency, last.pseudo_label, parts.targets
+    excluded = consistency < np.median(consistency)  # in force during epoch 3
     contingency = np.zeros((3, 3))
     np.add.at(contingency, (pseudo, targets), 1)
     rows, cols = linear_sum_assignment(-contingency)

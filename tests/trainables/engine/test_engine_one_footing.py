@@ -39,11 +39,12 @@ def unchanged(parts) -> None:
             module.momentum = 0.0
 
 
-@pytest.mark.parametrize("method_name", ["scan", "cdc"])
-def test_trained_and_scored_signals_agree_on_a_batchnorm_model(method_name, small_digits, fakes, tmp_path):
+@pytest.mark.parametrize("method_name, params", [("scan", {"heads": 3}), ("cdc", {})])
+def test_trained_and_scored_signals_agree_on_a_batchnorm_model(method_name, params, small_digits, fakes, tmp_path):
     config = parse_trial_config({
-        **small_digits, "method.name": method_name, "train.epochs": 2, "train.batch_size": 64,
-        "train.score_batch_size": 100, "train.device": "cpu", "cache_dir": str(tmp_path / "cache"),
+        **small_digits, "method.name": method_name, "method.params": params, "train.epochs": 2,
+        "train.batch_size": 64, "train.score_batch_size": 100, "train.device": "cpu",
+        "cache_dir": str(tmp_path / "cache"),
     })
     parts = assemble(config)
     excluded = np.arange(0, 400, 3)
@@ -59,12 +60,13 @@ def test_trained_and_scored_signals_agree_on_a_batchnorm_model(method_name, smal
     _, mixed = parts.selector.received[-1]
 
     assert np.isnan(mixed.train_loss[excluded]).all() and np.isfinite(trained.train_loss).all()
+    assert mixed.consistency.shape == (parts.method.num_heads, 400)  # a row per head
     np.testing.assert_allclose(mixed.consistency, trained.consistency, rtol=0, atol=1e-6)
     np.testing.assert_allclose(mixed.loss, trained.loss, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(mixed.pseudo_label, trained.pseudo_label)
 
-    # Independently: eval-mode predict of the same views gives these signals, and train mode (batch statistics,
-    # the old footing of trained samples) would not.
+    # Independently: eval-mode predict of the same views gives the predicting head's signals, and train mode
+    # (batch statistics, the old footing of trained samples) would not.
     some = excluded[:64]
     views = [parts.train_set[int(i)][0] for i in some]
     weak, strong = (torch.stack([view[name] for view in views]) for name in ("weak", "strong"))
@@ -77,7 +79,9 @@ def test_trained_and_scored_signals_agree_on_a_batchnorm_model(method_name, smal
 
     p_weak, p_strong = predict(weak, False), predict(strong, False)
     cosine = (p_weak * p_strong).sum(1) / np.linalg.norm(p_weak, axis=1) / np.linalg.norm(p_strong, axis=1)
-    np.testing.assert_allclose(mixed.consistency[some], cosine, rtol=0, atol=1e-6)
+    head = parts.method.predicting_head()
+    np.testing.assert_allclose(mixed.consistency[head, some], cosine, rtol=0, atol=1e-6)
     labels = p_weak.argmax(1)
-    np.testing.assert_allclose(mixed.loss[some], -np.log(p_strong[np.arange(64), labels]), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(mixed.pseudo_label[head, some], labels)
+    np.testing.assert_allclose(mixed.loss[head, some], -np.log(p_strong[np.arange(64), labels]), rtol=0, atol=1e-6)
     assert np.abs(predict(weak, True) - p_weak).max() > 1e-3

@@ -190,6 +190,9 @@ def test_several_heads_sum_their_losses_and_the_lowest_tracked_loss_predicts() -
     scan.eval()
     val = Batch(views={"val": images}, index=torch.arange(N), label=torch.arange(N))
     torch.testing.assert_close(scan.predict(val), torch.softmax(scan.heads[1](scan.encoder(images)), 1).detach())
+    every_head = torch.stack([torch.softmax(head(scan.encoder(images)), 1) for head in scan.heads]).detach()
+    torch.testing.assert_close(scan.predict_heads(val), every_head)  # the per-head signals DSS follows
+    assert scan.num_heads == 3 and scan.predicting_head() == 1
     torch.testing.assert_close(scan.head_loss, torch.tensor([0.5, -1.0, 0.2]))  # evaluation does not move the choice
 
 

@@ -78,6 +78,30 @@ def test_stability_rule_matches_brute_force_on_random_histories(name: str) -> No
     assert 0 < expected[-1].sum() < 200  # the comparison is not trivially all or nothing
 
 
+@pytest.mark.parametrize("name", ["dss", "loss"])
+def test_several_heads_keep_one_history_each_and_the_predicting_head_decides(name: str) -> None:
+    rng = np.random.default_rng(3)
+    heads, epochs, n = 3, 10, 200
+    signal = 0.5 + np.cumsum(rng.normal(scale=0.03, size=(epochs, heads, n)), axis=0)
+    labels = np.where(rng.uniform(size=signal.shape) < 0.1, 1, 0)
+    predicting = [0, 0, 2, 2, 1, 1, 1, 0, 2, 2]  # the chosen head changes, as SCAN's does
+    expected = {h: brute_force_excluded(signal[:, h], labels[:, h], 0.05) for h in range(heads)}
+    selector = make(name, n, epsilon=0.05)
+    for t in range(epochs):
+        if t == 6:  # resuming mid-run keeps every head's history
+            state = copy.deepcopy(selector.state_dict())
+            selector = make(name, n, epsilon=0.05)
+            selector.load_state_dict(state)
+        head = predicting[t]
+        selector.update(t + 1, SampleScores(signal[t], signal[t], labels[t], np.full(n, np.nan), head=head))
+        np.testing.assert_array_equal(selector.excluded, expected[head][t], err_msg=f"after epoch {t + 1}")
+        defined = np.isfinite(selector.d2)
+        d2 = signal[t, head] - 2 * signal[t - 1, head] + signal[t - 2, head] if t >= 2 else np.full(n, np.nan)
+        np.testing.assert_allclose(selector.d2[defined], d2[defined])
+    # The switches to heads 1 (epoch 5) and 0 (epoch 8) land on heads whose own windows already exclude samples.
+    assert expected[1][4].any() and expected[0][7].any()
+
+
 def test_epsilon_is_a_strict_bound() -> None:
     signal = [0.25, 0.0, 0.0]  # D2 = 0.25 exactly in binary floating point
     for epsilon, excluded in [(0.25, False), (0.2500001, True)]:
