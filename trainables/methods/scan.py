@@ -164,10 +164,9 @@ class Scan(ClusteringMethod):
                 "method.params.scan_checkpoint of a SCAN trial on the same dataset and encoder"
             ) from None
 
-    @torch.no_grad()
     def predict(self, batch: Batch, view: str = "val") -> Tensor:
         """Cluster probabilities [B, K] of the batch's ``view``, from ``predicting_head``."""
-        return F.softmax(self.heads[self.predicting_head()](self.encoder(batch.views[view])), dim=1)
+        return self.predict_heads(batch, view)[self.predicting_head()]
 
     @torch.no_grad()
     def predict_heads(self, batch: Batch, view: str = "val") -> Tensor:
