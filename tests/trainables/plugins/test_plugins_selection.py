@@ -102,6 +102,27 @@ def test_several_heads_keep_one_history_each_and_the_predicting_head_decides(nam
     assert expected[1][4].any() and expected[0][7].any()
 
 
+@pytest.mark.parametrize("name", ["dss", "loss"])
+def test_a_checkpoint_from_before_per_head_histories_resumes_as_one_head(name: str) -> None:
+    """Checkpoints written before the per-head history hold [WINDOW, N] arrays; they resume as one head's history."""
+    rng = np.random.default_rng(4)
+    signal = 0.5 + np.cumsum(rng.normal(scale=0.03, size=(8, 200)), axis=0)
+    labels = np.where(rng.uniform(size=signal.shape) < 0.1, 1, 0)
+    expected = brute_force_excluded(signal, labels, 0.05)
+    selector = make(name, 200, epsilon=0.05)
+    for t in range(5):
+        selector.update(t + 1, scores(signal[t], signal[t], labels[t]))
+    state = copy.deepcopy(selector.state_dict())
+    old_state = {**state, "values": state["values"][:, 0], "labels": state["labels"][:, 0]}  # the old layout
+    assert old_state["values"].shape == (3, 200)
+    resumed = make(name, 200, epsilon=0.05)
+    resumed.load_state_dict(old_state)
+    for t in range(5, 8):
+        resumed.update(t + 1, scores(signal[t], signal[t], labels[t]))
+        np.testing.assert_array_equal(resumed.excluded, expected[t], err_msg=f"after epoch {t + 1}")
+    assert expected[5].any()  # the first resumed epoch already needs the loaded window
+
+
 def test_epsilon_is_a_strict_bound() -> None:
     signal = [0.25, 0.0, 0.0]  # D2 = 0.25 exactly in binary floating point
     for epsilon, excluded in [(0.25, False), (0.2500001, True)]:
