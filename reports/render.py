@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from rich.table import Table
 
-MARKERS = {"†": r"$^{\dagger}$", "‡": r"$^{\ddagger}$", "§": r"$^{\S}$"}
+MARKERS = {"†": r"$^{\dagger}$", "‡": r"$^{\ddagger}$", "§": r"$^{\S}$", "¶": r"$^{\P}$"}
 """Footnote markers used in cell text, with their LaTeX form."""
 
 _LATEX_SPECIALS = {

@@ -29,8 +29,10 @@ EPOCH_CAPTIONS = {
     "best": "at the best epoch by label ACC (optimistic: ground-truth labels choose the epoch)",
     "early_stop": "at the label-free early-stop epoch (the last epoch for trials that logged no stop_epoch)",
 }
-FEWER_SEEDS, HAS_UNFINISHED, NOT_CONVERGED = "†", "‡", "§"
+FEWER_SEEDS, HAS_UNFINISHED, NOT_CONVERGED, BELOW_REFERENCE = "†", "‡", "§", "¶"
 REFERENCE_LABEL = "K-means"
+REFERENCE_MARGIN = 2.0
+"""Points (display units) by which a trial may end under its K-means reference before its cell is marked ``¶``."""
 DECIMALS = 1
 """Decimals shown for means and stds (percent), as the paper reports them; the CSV keeps full precision."""
 _MAX_LISTED_FAILURES = 10
@@ -215,7 +217,7 @@ def _aggregate_caption(seeds: int) -> str:
 
 def cell_text(cell: pd.Series, expected: int) -> str:
     """``mean ± std`` with ``DECIMALS`` decimals, ``(n)`` when n differs from ``expected``, then the markers: ``†`` n is
-    short, ``‡`` trials did not finish, ``§`` seeds had not converged."""
+    short, ``‡`` trials did not finish, ``§`` seeds had not converged, ``¶`` seeds ended under K-means."""
     n = int(cell["n"])
     if n == 0:
         text = "–"
@@ -224,7 +226,7 @@ def cell_text(cell: pd.Series, expected: int) -> str:
     else:
         text = f"{cell['mean']:.{DECIMALS}f} ± {cell['std']:.{DECIMALS}f}" + (f" ({n})" if n != expected else "")
     markers = [(FEWER_SEEDS, cell["short"]), (HAS_UNFINISHED, cell["n_unfinished"]),
-               (NOT_CONVERGED, cell["n_not_converged"])]
+               (NOT_CONVERGED, cell["n_not_converged"]), (BELOW_REFERENCE, cell["n_below_reference"])]
     return text + "".join(mark for mark, present in markers if present)
 
 
@@ -257,6 +259,12 @@ def table_notes(summary: Summary) -> list[str]:
         notes.append(
             f"{NOT_CONVERGED} not converged: in some seeds the loss or ACC still moved over the last "
             f"{WINDOW_FRACTION:.0%} of epochs (more epochs are needed)."
+        )
+    if (cells["n_below_reference"] > 0).any():
+        notes.append(
+            f"{BELOW_REFERENCE} under K-means: in some seeds the value ended more than {REFERENCE_MARGIN:g} points "
+            f"below K-means on the same pre-trained features (e.g. a head in a merged-cluster optimum), so a gain "
+            f"over this cell is partly what any initialisation from the features gives."
         )
     if len(summary.unfinished):
         listed = [
@@ -304,8 +312,8 @@ def _reference_text(summary: Summary, column: tuple, metric: str) -> str:
     if found.empty:
         return "–"
     cell = found.iloc[0]
-    return cell_text(pd.Series({**cell, "short": False, "n_unfinished": 0, "n_not_converged": 0}),
-                     summary.expected_seeds)
+    return cell_text(pd.Series({**cell, "short": False, "n_unfinished": 0, "n_not_converged": 0,
+                                "n_below_reference": 0}), summary.expected_seeds)
 
 
 def _reference_cells(finished: pd.DataFrame, column_keys: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -354,10 +362,22 @@ def _cell_records(group: pd.DataFrame, attrs: dict[str, Any], keys: list[str], m
                 "n_failed": n_failed,
                 "n_unfinished": int(len(group) - len(finished)),
                 "n_not_converged": int(logged["not_converged"].sum()),
+                "n_below_reference": _below_reference(logged, metric),
                 "attrs": attrs,
             }
         )
     return records
+
+
+def _below_reference(logged: pd.DataFrame, metric: str) -> int:
+    """How many of the ``logged`` trials ended more than ``REFERENCE_MARGIN`` points under their own K-means
+    reference of ``metric`` (0 when the metric has none or the trials did not log it)."""
+    reference = REFERENCE_METRICS.get(metric)
+    if reference not in logged:
+        return 0
+    value = logged[metric].map(lambda v: to_display(metric, v))
+    floor = logged[reference].map(lambda v: to_display(reference, v)) - REFERENCE_MARGIN
+    return int((value < floor).sum())  # NaN references compare False
 
 
 def _constant_params(runs: SweepRuns, group: pd.DataFrame) -> dict[str, Any]:

@@ -150,8 +150,9 @@ def _ablation_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
 
 
 def kmeans_reference(dataset: str, seed: int) -> dict[str, float]:
-    """K-means on the pre-trained features, logged once per trial: the same for every method and arm of a seed."""
-    level = 0.7 + (0.05 if dataset == "stl10" else 0.0) + 0.01 * seed
+    """K-means on the pre-trained features, logged once per trial: the same for every method and arm of a seed.
+    On STL-10 it sits near SCAN's baseline (0.80), so some cells end more than 2 points under it."""
+    level = 0.7 + (0.12 if dataset == "stl10" else 0.0) + 0.01 * seed
     return {"kmeans_acc": level, "kmeans_nmi": level - 0.1, "kmeans_ari": level - 0.2}
 
 

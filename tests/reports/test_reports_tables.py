@@ -196,6 +196,29 @@ def test_a_still_moving_trial_is_marked_not_converged(loaded):
     assert any(line.startswith("§ not converged") for line in markdown.splitlines())
 
 
+def test_a_cell_whose_seeds_end_under_their_kmeans_reference_is_marked(synthetic_store, ablation_summary):
+    _, summary = ablation_summary
+    below = {}  # (method, arm, dataset, metric) -> trials more than 2 points under their own K-means, counted directly
+    for t in synthetic_store.ablation:
+        if t.failed:
+            continue
+        for m in METRICS:
+            key = (t.params["method.name"], t.arm, t.params["dataset.name"], m)
+            below[key] = below.get(key, 0) + int(100 * t.history[m][-1] < 100 * t.once[f"kmeans_{m}"] - 2)
+    cells = summary.cells.set_index(["method.name", "arm", "dataset.name", "metric"])
+    assert {key: int(cells.loc[key, "n_below_reference"]) for key in below} == below
+    assert 0 < sum(v > 0 for v in below.values()) < len(below)  # some cells are marked, not all
+    table = main_table(summary)
+    rows = [("SCAN", "baseline"), ("SCAN", "ours"), ("SCAN", "+DACHI"), ("CDC", "baseline"), ("CDC", "ours"),
+            ("CDC", "+DACHI")]
+    for (method, arm), cells_of_row in zip(rows, table.cells[1:], strict=True):
+        for j, (dataset, metric) in enumerate((d, m) for d in ["cifar10", "stl10"] for m in METRICS):
+            marked = below[(method.lower(), arm, dataset, metric)] > 0
+            assert ("¶" in cells_of_row[j]) is marked, (method, arm, dataset, metric)
+    assert not any("¶" in text for text in table.cells[0])  # the reference row itself is never marked
+    assert any(note.startswith("¶ under K-means") for note in table.notes)
+
+
 def scripted_curve(start: float, end: float, epochs: int = 10) -> list[float]:
     return list(np.linspace(start, end, epochs))
 
@@ -249,5 +272,5 @@ def test_a_single_seed_cell_shows_n_only_when_seeds_are_missing(expected, shown)
     from reports.tables import cell_text
 
     cell = pd.Series({"n": 1, "mean": 73.125, "std": np.nan, "short": expected > 1, "n_unfinished": 0,
-                      "n_not_converged": 0})
+                      "n_not_converged": 0, "n_below_reference": 0})
     assert cell_text(cell, expected) == shown
