@@ -263,8 +263,8 @@ def table_notes(summary: Summary) -> list[str]:
     if (cells["n_below_reference"] > 0).any():
         notes.append(
             f"{BELOW_REFERENCE} under K-means: in some seeds the value ended more than {REFERENCE_MARGIN:g} points "
-            f"below K-means on the same pre-trained features (e.g. a head in a merged-cluster optimum), so a gain "
-            f"over this cell is partly what any initialisation from the features gives."
+            f"below K-means on the same pre-trained features, so training lost part of what the features give (e.g. "
+            f"a head in a merged-cluster optimum), and a difference against this cell partly measures that loss."
         )
     if len(summary.unfinished):
         listed = [
