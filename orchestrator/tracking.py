@@ -31,7 +31,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from orchestrator.locks import held_lock
-from orchestrator.mlflow_layout import (  # noqa: F401  (default_tracking_uri: also reached here)
+from orchestrator.mlflow_layout import (
     ARM,
     CODE_VERSION,
     ERROR,
@@ -45,7 +45,6 @@ from orchestrator.mlflow_layout import (  # noqa: F401  (default_tracking_uri: a
     SWEEP_ID,
     TRIAL_KEY,
     TRIAL_NAME,
-    default_tracking_uri,
     experiment_name,
 )
 from orchestrator.mlflow_template import create_migrated_store

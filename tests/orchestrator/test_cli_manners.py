@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.cli import run_cli
 from orchestrator.commands.status import status_rows
+from orchestrator.mlflow_layout import default_tracking_uri
 from orchestrator.plan import PlannedTrial, with_dataset_names
 
 
@@ -100,7 +101,7 @@ def test_status_json_lists_trials_in_spec_order_in_percent(
     from orchestrator.yaml_io import load_yaml
 
     planned = plan_trials(parse_spec(load_yaml(STATUS_SPEC, source="spec"), tmp_path), tmp_path)
-    context = tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "st", "h", STATUS_SPEC)
+    context = tracking.open_sweep(default_tracking_uri(tmp_path), tmp_path / "art", "st", "h", STATUS_SPEC)
     accuracies = {}
     for index, trial in enumerate(reversed(planned)):  # logged in the reverse of the spec's order
         trial_run = tracking.TrialRun.open(context, trial.name, trial.key, trial.arm, trial.seed, {})
@@ -176,7 +177,7 @@ def test_a_resumed_sweep_counts_its_trials_as_run_does(tmp_path: Path) -> None:
 
     spec = parse_spec(load_yaml(STATUS_SPEC, source="spec"), tmp_path)
     planned = plan_trials(spec, tmp_path)
-    context = tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "st", "h", STATUS_SPEC)
+    context = tracking.open_sweep(default_tracking_uri(tmp_path), tmp_path / "art", "st", "h", STATUS_SPEC)
     for trial in planned[:3]:
         tracking.TrialRun.open(context, trial.name, trial.key, trial.arm, trial.seed, {})
     tracking.TrialRun.open(context, planned[0].name, planned[0].key, planned[0].arm, planned[0].seed, {}).end_stopped(2)
@@ -199,7 +200,7 @@ def test_a_forced_stop_counts_unstarted_trials_as_unfinished(tmp_path: Path) -> 
     from orchestrator.yaml_io import load_yaml
 
     planned = plan_trials(parse_spec(load_yaml(STATUS_SPEC, source="spec"), tmp_path), tmp_path)
-    context = tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "st", "h", STATUS_SPEC)
+    context = tracking.open_sweep(default_tracking_uri(tmp_path), tmp_path / "art", "st", "h", STATUS_SPEC)
     finished, running = (tracking.TrialRun.open(context, t.name, t.key, t.arm, t.seed, {}) for t in planned[:2])
     finished.end_stopped(2)  # planned[2:] never started
 

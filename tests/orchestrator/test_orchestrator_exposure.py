@@ -14,6 +14,7 @@ import pytest
 
 from orchestrator import tracking
 from orchestrator.launcher import Workspace, connect_ray
+from orchestrator.mlflow_layout import default_tracking_uri
 from trainables.errors import DcsweepError
 
 HERE = Path(__file__).parent
@@ -109,7 +110,7 @@ def _accepts(port: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_ui_stops_its_server_processes_when_stopped(signum: int, tmp_path: Path) -> None:
-    tracking.prepare_store(tracking.default_tracking_uri(tmp_path))
+    tracking.prepare_store(default_tracking_uri(tmp_path))
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     ui = subprocess.Popen(

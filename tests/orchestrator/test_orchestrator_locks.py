@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator import tracking
 from orchestrator.locks import driver_lock, lock_holder
+from orchestrator.mlflow_layout import default_tracking_uri
 from trainables.errors import ConfigError
 
 HERE = Path(__file__).parent
@@ -81,7 +81,7 @@ tracking.prepare_store(uri)
 
 
 def test_several_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path: Path) -> None:
-    gate, uri = tmp_path / "gate", tracking.default_tracking_uri(tmp_path / "work")
+    gate, uri = tmp_path / "gate", default_tracking_uri(tmp_path / "work")
     gate.mkdir()
     (tmp_path / "work").mkdir()
     openers = [_python(OPENER, str(gate), uri, str(index)) for index in range(4)]

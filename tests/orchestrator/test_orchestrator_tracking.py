@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from orchestrator import tracking
 from orchestrator.cluster import check_cluster_storage
 from orchestrator.environment import check_local_gpus
+from orchestrator.mlflow_layout import default_tracking_uri
 from orchestrator.sweep_spec import Resources
 from orchestrator.tracked_trial import MlflowTrialLogger
 from trainables.errors import ConfigError
@@ -19,7 +20,7 @@ from trainables.errors import ConfigError
 
 @pytest.fixture()
 def sweep(tmp_path: Path) -> tracking.SweepContext:
-    return tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "s1", "abc", "name: s1\n")
+    return tracking.open_sweep(default_tracking_uri(tmp_path), tmp_path / "art", "s1", "abc", "name: s1\n")
 
 
 def _open(context: tracking.SweepContext, key: str = "k1-s0") -> tracking.TrialRun:
@@ -101,8 +102,8 @@ def test_a_store_copied_from_the_template_has_the_default_experiment_mlflow_itse
     for folder in (first, second):
         folder.mkdir()
         monkeypatch.chdir(folder)
-        tracking.prepare_store(tracking.default_tracking_uri(folder))
-    copied = MlflowClient(tracking.default_tracking_uri(second)).get_experiment("0")
+        tracking.prepare_store(default_tracking_uri(folder))
+    copied = MlflowClient(default_tracking_uri(second)).get_experiment("0")
     made_by_mlflow = MlflowClient(f"sqlite:///{second / 'direct.db'}").get_experiment("0")
     assert copied.artifact_location == made_by_mlflow.artifact_location
     assert copied.artifact_location.startswith(str(second))

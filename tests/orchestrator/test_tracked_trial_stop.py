@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator import tracking
-from orchestrator.mlflow_layout import ERROR
+from orchestrator.mlflow_layout import ERROR, default_tracking_uri
 from orchestrator.plan import plan_trials
 from orchestrator.sweep_spec import parse_spec
 from orchestrator.tracked_trial import sweep_trainable
@@ -22,7 +22,7 @@ def test_a_stopped_worker_leaves_its_run_running_for_the_driver_to_kill(
     stop: BaseException, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trial = plan_trials(parse_spec(SPEC, tmp_path), tmp_path)[0]
-    uri = tracking.default_tracking_uri(tmp_path)
+    uri = default_tracking_uri(tmp_path)
     context = tracking.open_sweep(uri, tmp_path / "art", "stop", "h", "name: stop\n")
     monkeypatch.setattr(tune_session, "current_node_id", lambda: "node-1")
 

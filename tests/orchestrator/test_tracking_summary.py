@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator import tracking
+from orchestrator.mlflow_layout import default_tracking_uri
 
 FINAL = {  # trial name -> final metrics; the +DACHI arm checks the renaming of characters MLflow refuses
     "cdc/baseline/seed0": {"acc": 0.61, "pruned_frac": 0.0},
@@ -21,7 +22,7 @@ FINAL = {  # trial name -> final metrics; the +DACHI arm checks the renaming of 
 
 @pytest.fixture()
 def sweep(tmp_path: Path) -> tracking.SweepContext:
-    return tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "s1", "abc", "name: s1\n")
+    return tracking.open_sweep(default_tracking_uri(tmp_path), tmp_path / "art", "s1", "abc", "name: s1\n")
 
 
 def _finish(context: tracking.SweepContext, name: str, metrics: dict[str, float]) -> tracking.TrialRun:

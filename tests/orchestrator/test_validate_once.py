@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator import tracking
+from orchestrator.mlflow_layout import default_tracking_uri
 from orchestrator.plan import plan_trials, trial_key
 from orchestrator.sweep_spec import parse_spec
 from orchestrator.tracked_trial import sweep_trainable
@@ -47,7 +48,7 @@ def test_a_planned_trial_is_validated_once_and_its_config_object_reaches_the_tri
     assert len(validations) == len(trials) == 2
     assert all(trial.trial_config is trial.trial_config for trial in trials) and len(validations) == 2
 
-    context = tracking.open_sweep(tracking.default_tracking_uri(tmp_path), tmp_path / "art", "epsilon", "h", "name: e\n")
+    context = tracking.open_sweep(default_tracking_uri(tmp_path), tmp_path / "art", "epsilon", "h", "name: e\n")
     monkeypatch.setattr(tune_session, "current_node_id", lambda: "node-1")
     received: list[TrialConfig] = []
     trial = next(trial for trial in trials if trial.config["selection.epsilon"] == 0.25)
