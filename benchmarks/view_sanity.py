@@ -23,9 +23,9 @@ from torch import nn
 
 from trainables.config import DatasetConfig, EncoderConfig
 from trainables.data import build_dataset
-from trainables.metrics import cluster_accuracy
+from trainables.metrics import cluster_accuracy, nmi
 from trainables.models.encoders import build_encoder
-from trainables.view_sanity import agreement, cluster_labels, view_features
+from trainables.view_sanity import cluster_labels, view_features
 
 VIEWS = ("val", "weak", "strong")
 
@@ -67,7 +67,7 @@ def row(case: Case, seeds: list[int]) -> str:
     )
     targets = np.asarray(dataset.targets)
     acc = {view: [] for view in VIEWS}
-    nmi = {view: [] for view in VIEWS}
+    agreement = {view: [] for view in VIEWS}
     for seed in seeds:
         labels = {
             view: cluster_labels(view_features(encoder, dataset, view, seed), dataset.num_classes, seed)
@@ -75,12 +75,12 @@ def row(case: Case, seeds: list[int]) -> str:
         }
         for view in VIEWS:
             acc[view].append(100 * cluster_accuracy(targets, labels[view]))
-            nmi[view].append(agreement(labels["val"], labels[view]))
+            agreement[view].append(nmi(labels["val"], labels[view]))
     mean = {view: float(np.mean(acc[view])) for view in VIEWS}
     return (
         f"| {case.label} | {mean['val']:.1f} | {mean['weak']:.1f} ({mean['weak'] / mean['val']:.2f}x) "
         f"| {mean['strong']:.1f} ({mean['strong'] / mean['val']:.2f}x) "
-        f"| {np.mean(nmi['weak']):.2f} | {np.mean(nmi['strong']):.2f} |"
+        f"| {np.mean(agreement['weak']):.2f} | {np.mean(agreement['strong']):.2f} |"
     )
 
 

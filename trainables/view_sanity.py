@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.metrics import normalized_mutual_info_score
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from trainables.metrics import nmi
 from trainables.neighbours import kmeans
 
 AGREEMENT_THRESHOLD = 0.5
@@ -78,11 +78,6 @@ def cluster_labels(
     return kmeans(features / np.maximum(norms, 1e-12), num_clusters, seed, restarts)[1]
 
 
-def agreement(val_labels: np.ndarray, view_labels: np.ndarray) -> float:
-    """NMI (arithmetic normalisation) between two partitions [N]."""
-    return float(normalized_mutual_info_score(val_labels, view_labels))
-
-
 def check_views(
     encoder: nn.Module,
     dataset,
@@ -104,7 +99,7 @@ def check_views(
     results = []
     for view in views:
         view_labels = cluster_labels(view_features(encoder, subset, view, seed), clusters, seed)
-        results.append(ViewAgreement(dataset.name, view, agreement(val_labels, view_labels)))
+        results.append(ViewAgreement(dataset.name, view, nmi(val_labels, view_labels)))
     return results
 
 

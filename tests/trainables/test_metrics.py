@@ -66,6 +66,24 @@ def test_nmi_and_ari_agree_with_sklearn(seed: int) -> None:
     assert ari(y_true, y_pred) == pytest.approx(adjusted_rand_score(y_true, y_pred))
 
 
+@pytest.mark.parametrize(
+    "y_true,y_pred",
+    [
+        ([0, 0, 0, 0], [0, 0, 0, 0]),  # one group each: a perfect match
+        ([0, 0, 0, 0], [0, 1, 2, 3]),  # one class, every sample its own cluster
+        ([0, 1, 2, 3], [0, 1, 2, 3]),
+        ([0, 0, 1, 1], [5, 5, 2, 2]),  # relabelled, with cluster ids no sample uses
+        ([1, 1, 3, 3, 3], [0, 1, 0, 1, 0]),  # independent-looking partitions
+        ([0], [0]),
+        ([0, 1], [0, 0]),
+    ],
+)
+def test_nmi_and_ari_agree_with_sklearn_on_degenerate_partitions(y_true: list[int], y_pred: list[int]) -> None:
+    y_true, y_pred = np.array(y_true), np.array(y_pred)
+    assert nmi(y_true, y_pred) == pytest.approx(normalized_mutual_info_score(y_true, y_pred), abs=1e-12)
+    assert ari(y_true, y_pred) == pytest.approx(adjusted_rand_score(y_true, y_pred), abs=1e-12)
+
+
 def direct_ece(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:
     """Loop over samples, put each in bin (lo, hi] of width 1/bins, after mapping clusters by brute force."""
     y_pred = probs.argmax(1)
