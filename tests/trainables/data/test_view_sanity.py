@@ -1,7 +1,9 @@
 """The registered view policies keep the class on real data: K-means ACC on weak-view features of a MoCo-v2
 pre-trained small_cnn stays >= 0.9x, and on strong-view features >= 0.75x, its ACC on val-view features.
 
-About 30 s of CPU for both datasets (most of it COIL-20's pre-training).
+Each ratio is the mean over three view draws, with K-means at 10 restarts: a single draw at 3 restarts swings by
+0.1 with the K-means optimum it lands in (on digits 1 and 8 merge on some draws, even on val-view features).
+About 45 s of CPU for both datasets (most of it COIL-20's pre-training).
 """
 
 from __future__ import annotations
@@ -22,18 +24,20 @@ from trainables.view_sanity import cluster_labels, view_features
 
 WEAK_RATIO = 0.9
 STRONG_RATIO = 0.75
+VIEW_DRAWS = (0, 1, 2)
+KMEANS_RESTARTS = 10
 
 SMALL_BATCHES = PretrainOptions(device="cpu", batch_size=64, queue_size=1024)
 
 
 @pytest.fixture(params=["digits", "coil20"])
 def dataset_and_pretraining(request: pytest.FixtureRequest) -> tuple[DatasetConfig, PretrainOptions, int]:
-    """Digits for 12 short MoCo-v2 epochs (6 left one seed's encoder short of crop invariance), and COIL-20 at
-    32 px (from the ``coil20_root`` fixture) for 6 epochs at a higher rate."""
+    """Digits and COIL-20 at 32 px (from the ``coil20_root`` fixture, at a higher rate) for 12 short MoCo-v2 epochs:
+    6 left some encoders short of crop invariance (COIL-20's weak ratio 0.90 over three draws)."""
     if request.param == "digits":
         return DatasetConfig(name="digits"), SMALL_BATCHES, 12
     root = request.getfixturevalue("coil20_root")
-    return DatasetConfig(name="coil20", root=root, image_size=32), replace(SMALL_BATCHES, lr=0.24), 6
+    return DatasetConfig(name="coil20", root=root, image_size=32), replace(SMALL_BATCHES, lr=0.24), 12
 
 
 def test_views_keep_kmeans_accuracy(
@@ -46,9 +50,16 @@ def test_views_keep_kmeans_accuracy(
     dataset = build_dataset(config)
     encoder = build_encoder(EncoderConfig(arch="small_cnn", checkpoint=checkpoint), dataset)
     targets = np.asarray(dataset.targets)
-    acc = {}
-    for view in ("val", "weak", "strong"):
-        labels = cluster_labels(view_features(encoder, dataset, view, 0), dataset.num_classes, 0)
-        acc[view] = cluster_accuracy(targets, labels)
-    assert acc["weak"] >= WEAK_RATIO * acc["val"], acc
-    assert acc["strong"] >= STRONG_RATIO * acc["val"], acc
+    ratios = {"weak": [], "strong": []}
+    for draw in VIEW_DRAWS:
+        acc = {
+            view: cluster_accuracy(
+                targets,
+                cluster_labels(view_features(encoder, dataset, view, draw), dataset.num_classes, draw, KMEANS_RESTARTS),
+            )
+            for view in ("val", "weak", "strong")
+        }
+        for view in ratios:
+            ratios[view].append(acc[view] / acc["val"])
+    assert np.mean(ratios["weak"]) >= WEAK_RATIO, ratios
+    assert np.mean(ratios["strong"]) >= STRONG_RATIO, ratios
