@@ -14,6 +14,16 @@ Throughput ratio = in-process total / sweep wall time with 2 concurrent (> 1: th
 Time to the first trial = the first child run's MLflow start time minus the CLI's launch: the fixed start-up read
 directly (CLI imports, feature cache check, MLflow database creation, Ray start, first worker), without the slope.
 
+What the fixed cost is made of (2 quiet cores, timestamps around each phase of ``dcsweep run``), about:
+- the CLI's imports and planning the trials (torch) 2.4 s;
+- Ray's start 3.3 s: its helper processes fill both cores, so running the driver's own work beside it gains nothing;
+- the feature-cache prefill with its view check, and opening the sweep in MLflow, 1.3 s;
+- each trial actor's imports (torch, ray.tune, MLflow) 3 s: Tune gives trainables their own runtime_env, so every
+  actor is a new process, not one of the workers Ray prestarts;
+- torch._dynamo, which torch.optim imports on the first optimizer a process builds, 0.9-1.5 s in each actor's first
+  trial (the in-process timing pays it in its warm-up trial);
+- Ray's shutdown when the CLI exits, 1.8 s.
+
 Usage: python benchmarks/orchestrator_overhead.py --trials 8 --epochs 20
 """
 
