@@ -2,8 +2,9 @@
 
 Heads on the encoder's [B, D] features, both pre-activation:
 - instance head BN - ReLU - Linear(D, 512) - BN - ReLU - Linear(512, 128), L2-normalised;
-- cluster head of the same shape ending in Linear(512, K) (normal, std 0.02, cut at two std; bias 0), then
-  softmax.
+- cluster head of the same shape ending in Linear(512, K), then softmax; as in TCL's reference, both its Linear
+  layers draw their weights from a normal with std 0.02 (truncated at +-2, which never binds), and their biases keep
+  PyTorch's default.
 
 ``stage="cluster"`` (default): the weak and the strong view feed both heads; loss = instance NT-Xent (0.5) plus
 the cluster-level contrastive loss (1.0) with the entropy term of each view, as in CC.
@@ -47,14 +48,14 @@ class TCL(CC):
         return mlp_head(dims, batch_norm=True, input_activation=True)
 
     def build_cluster_head(self) -> nn.Sequential:
-        """[B, D] features -> [B, K] logits; the last Linear is truncated-normal(0.02) with bias 0."""
+        """[B, D] features -> [B, K] logits; both Linear layers' weights are truncated-normal(0.02)."""
         p = self.params
         head = mlp_head(
             [self.feature_dim, p.hidden_dim, self.num_clusters], batch_norm=True, input_activation=True
         )
-        # Cut at two standard deviations (torch's defaults cut at +-2 absolute, i.e. not at all for std 0.02).
-        nn.init.trunc_normal_(head[-1].weight, std=0.02, a=-0.04, b=0.04)
-        nn.init.zeros_(head[-1].bias)
+        for layer in head:
+            if isinstance(layer, nn.Linear):
+                nn.init.trunc_normal_(layer.weight, std=0.02)
         return head
 
     def objective(

@@ -28,15 +28,21 @@ def batch_norm(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     return (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)
 
 
-def test_tcl_heads_are_pre_activation_with_truncated_normal_cluster_layer():
+def test_tcl_heads_are_pre_activation_with_small_normal_cluster_layers_as_in_the_reference():
     method = make_tcl(num_clusters=4, feature_dim=5, seed=0)
     kinds = [type(m) for m in method.cluster_head]
     assert kinds == [nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
     assert [type(m) for m in method.instance_head] == kinds
-    last = method.cluster_head[-1].weight.detach()
-    assert last.shape == (4, 512)
-    assert last.abs().max() <= 2 * 0.02 and abs(last.std().item() - 0.02) < 0.004
-    assert torch.all(method.cluster_head[-1].bias == 0)
+    hidden, last = method.cluster_head[2], method.cluster_head[-1]
+    assert hidden.weight.shape == (512, 5) and last.weight.shape == (4, 512)
+    for layer in (hidden, last):  # normal(0, 0.02): about 5% of the weights lie beyond two std
+        weight = layer.weight.detach()
+        assert abs(weight.std().item() - 0.02) < 0.003 and abs(weight.mean().item()) < 0.003
+        assert 0.02 < (weight.abs() > 0.04).float().mean().item() < 0.09
+    bound = 1 / math.sqrt(512)  # the biases keep nn.Linear's uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert last.bias.abs().max() <= bound and last.bias.abs().max() > 0
+    instance_last = method.instance_head[-1].weight.detach()
+    assert instance_last.abs().max() <= bound and instance_last.std().item() > 0.02  # the instance head keeps PyTorch's
 
 
 def test_init_head_forwards_through_bn_with_full_batch_statistics_and_keeps_running_stats():
