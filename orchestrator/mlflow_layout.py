@@ -23,6 +23,7 @@ ERROR = TAG_PREFIX + "error"
 NODE_ID = TAG_PREFIX + "node_id"
 LAST_EPOCH = TAG_PREFIX + "last_epoch"  # the highest epoch a trial's run has logged
 PARENT = "mlflow.parentRunId"
+PREDICTIONS_FILE = "predictions.npz"  # a finished trial's artifact: its final ``pred``, ``prob_max`` and ``labels``
 
 
 def default_tracking_uri(workdir: Path) -> str:

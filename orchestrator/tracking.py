@@ -38,6 +38,7 @@ from orchestrator.mlflow_layout import (
     LAST_EPOCH,
     NODE_ID,
     PARENT,
+    PREDICTIONS_FILE,
     ROLE,
     SEED,
     SPEC_HASH,
@@ -226,7 +227,7 @@ class TrialRun:
         self._log_metrics(final, step=int(final.get(STOP_EPOCH, 0)))
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
-            np.savez_compressed(folder / "predictions.npz", **predictions)
+            np.savez_compressed(folder / PREDICTIONS_FILE, **predictions)
             _write_csv(folder / "curve.csv", curve)
             self._client.log_artifacts(self.run_id, str(folder))
         self._client.set_terminated(self.run_id, "FINISHED")

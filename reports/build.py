@@ -13,6 +13,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 
 from reports.comparison import comparison_table
+from reports.crossings import crossings_table
 from reports.errors import ReportError
 from reports.figures import SavedFigure, draw_figures
 from reports.render import TextTable, to_latex, to_markdown
@@ -88,10 +89,17 @@ def build_report(
         files += _write_tables(out_dir / "selection", health)
         health_cells.to_csv(out_dir / "selection.csv", index=False)
         files.append(out_dir / "selection.csv")
+    crossings = crossings_table(runs, summary)
+    if crossings is not None:  # a diagnostic, not a paper table: Markdown only (it can run longer than a page)
+        (out_dir / "below_kmeans.md").write_text(to_markdown(crossings))
+        files.append(out_dir / "below_kmeans.md")
     shutil.rmtree(out_dir / FIGURES_DIR, ignore_errors=True)
     figures = draw_figures(runs, summary, out_dir / FIGURES_DIR, spec.baseline_arm)
     index = out_dir / "index.md"
-    index.write_text(_index(runs, table, significance is not None, comparison is not None, health, figures, out_dir))
+    index.write_text(
+        _index(runs, table, significance is not None, comparison is not None, crossings is not None, health, figures,
+               out_dir)
+    )
     files += [index, *(path for f in figures for path in (f.path, f.pdf))]
     logged = _log_folder(runs, out_dir)
     return Report(out_dir, index, table, summary, files, logged)
@@ -127,6 +135,7 @@ def _index(
     table: TextTable,
     has_significance: bool,
     has_paper: bool,
+    has_crossings: bool,
     health: list[TextTable],
     figures: list[SavedFigure],
     out_dir: Path,
@@ -160,6 +169,10 @@ def _index(
         )
     if has_paper:
         lines.append("- Side by side with the paper: [paper.md](paper.md), [paper.tex](paper.tex)")
+    if has_crossings:
+        lines.append(
+            "- Seeds under K-means, with their clusters that hold several classes: [below_kmeans.md](below_kmeans.md)"
+        )
     if health:
         lines.append(
             "- Sample selection per epoch: [selection.md](selection.md), [selection.tex](selection.tex), "

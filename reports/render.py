@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 from rich.table import Table
 
+EMPTY = "–"
+"""The text of a cell with nothing to show."""
+
 MARKERS = {"†": r"$^{\dagger}$", "‡": r"$^{\ddagger}$", "§": r"$^{\S}$", "¶": r"$^{\P}$"}
 """Footnote markers used in cell text, with their LaTeX form."""
 

@@ -16,13 +16,12 @@ import pandas as pd
 
 from reports.metrics import metric_label
 from reports.names import key_label
-from reports.render import TextTable
+from reports.render import EMPTY, TextTable
 from reports.runs import SweepRuns
 from reports.tables import Summary, row_values, shown
 
 HEALTH_METRICS = ("pruned_frac", "reinclusion_frac", "pruned_acc")
 MAX_EPOCHS_SHOWN = 8
-EMPTY = "–"
 
 
 def selection_health(runs: SweepRuns, summary: Summary) -> pd.DataFrame:

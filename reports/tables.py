@@ -263,8 +263,9 @@ def table_notes(summary: Summary) -> list[str]:
     if (cells["n_below_reference"] > 0).any():
         notes.append(
             f"{BELOW_REFERENCE} under K-means: in some seeds the value ended more than {REFERENCE_MARGIN:g} points "
-            f"below K-means on the same pre-trained features, so training lost part of what the features give (e.g. "
-            f"a head in a merged-cluster optimum), and a difference against this cell partly measures that loss."
+            f"below K-means on the same pre-trained features, so training lost part of what the features give (e.g. a "
+            f"head whose clusters cut across classes, as below_kmeans.md shows seed by seed), and a difference "
+            f"against this cell partly measures that loss."
         )
     if len(summary.unfinished):
         listed = [
@@ -362,22 +363,22 @@ def _cell_records(group: pd.DataFrame, attrs: dict[str, Any], keys: list[str], m
                 "n_failed": n_failed,
                 "n_unfinished": int(len(group) - len(finished)),
                 "n_not_converged": int(logged["not_converged"].sum()),
-                "n_below_reference": _below_reference(logged, metric),
+                "n_below_reference": int(below_reference(logged, metric).sum()),
                 "attrs": attrs,
             }
         )
     return records
 
 
-def _below_reference(logged: pd.DataFrame, metric: str) -> int:
-    """How many of the ``logged`` trials ended more than ``REFERENCE_MARGIN`` points under their own K-means
-    reference of ``metric`` (0 when the metric has none or the trials did not log it)."""
+def below_reference(trials: pd.DataFrame, metric: str) -> pd.Series:
+    """[len(trials)] bool: the trial ended more than ``REFERENCE_MARGIN`` points under its own K-means reference of
+    ``metric`` (all False when the metric has none or the trials did not log it; a NaN reference compares False)."""
     reference = REFERENCE_METRICS.get(metric)
-    if reference not in logged:
-        return 0
-    value = logged[metric].map(lambda v: to_display(metric, v))
-    floor = logged[reference].map(lambda v: to_display(reference, v)) - REFERENCE_MARGIN
-    return int((value < floor).sum())  # NaN references compare False
+    if reference not in trials:
+        return pd.Series(False, index=trials.index)
+    value = trials[metric].map(lambda v: to_display(metric, v))
+    floor = trials[reference].map(lambda v: to_display(reference, v)) - REFERENCE_MARGIN
+    return value < floor
 
 
 def _constant_params(runs: SweepRuns, group: pd.DataFrame) -> dict[str, Any]:

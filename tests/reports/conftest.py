@@ -41,6 +41,7 @@ class SyntheticTrial:
     stop_epoch: int | None = None
     grid_point: str = ""
     once: dict[str, float] = field(default_factory=dict)
+    predictions: dict[str, np.ndarray] | None = None  # logged as predictions.npz, as a finished trial's are
 
     @property
     def name(self) -> str:
@@ -89,6 +90,11 @@ def write_sweep(client: MlflowClient, sweep: str, trials: list[SyntheticTrial], 
             metrics=metrics,
             params=[Param(k, str(v)) for k, v in params.items()],
         )
+        if trial.predictions is not None:
+            folder = tmp / f"{sweep}-predictions" / run.info.run_id
+            folder.mkdir(parents=True)
+            np.savez(folder / "predictions.npz", **trial.predictions)
+            client.log_artifact(run.info.run_id, str(folder / "predictions.npz"))
         if not trial.running:
             client.set_terminated(run.info.run_id, status="FAILED" if trial.failed else "FINISHED")
     return parent.info.run_id
@@ -142,11 +148,21 @@ def _ablation_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
         level = 0.8 + 0.03 * list(ARMS).index(arm) + (0.05 if method == "cdc" else 0.0)
         history = random_history(rng, level, pruning=overrides["selection.strategy"] == "dss")
         trial = SyntheticTrial(params, arm, seed, history, stop_epoch=3, once=kmeans_reference(dataset, seed))
+        if (method, dataset) == ("scan", "stl10"):
+            trial.predictions = CROSSING_PREDICTIONS
         if (method, dataset, arm, seed) == ("cdc", "cifar10", "ours", 4):
             trial.failed = "training diverged: NaN loss at epoch 2 of cdc"
             trial.history = {k: v[:2] for k, v in trial.history.items()}
         trials.append(trial)
     return trials
+
+
+CROSSING_PREDICTIONS = {
+    "pred": np.repeat([0, 1, 2, 1, 2], [40, 20, 20, 20, 20]),
+    "labels": np.repeat([0, 1, 1, 2, 2], [40, 20, 20, 20, 20]),
+}
+"""Three classes of 40 in three clusters of 40: cluster 0 is class 0, clusters 1 and 2 each hold 20 of classes 1
+and 2 (a partition that cuts across two classes)."""
 
 
 def kmeans_reference(dataset: str, seed: int) -> dict[str, float]:

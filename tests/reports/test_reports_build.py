@@ -21,7 +21,7 @@ def test_index_links_every_file_and_every_link_exists(ablation_report):
     index = ablation_report.index.read_text()
     links = re.findall(r"\]\(([^)]+)\)", index)
     for name in ["table.md", "table.tex", "table.csv", "trials.csv", "failed_trials.csv", "significance.md",
-                 "significance.csv", "paper.md", "paper.tex"]:
+                 "significance.csv", "paper.md", "paper.tex", "below_kmeans.md"]:
         assert name in links
     assert any(link.startswith("figures/curves_") for link in links)
     for link in links:
