@@ -137,8 +137,17 @@ class SyntheticStore:
     resumed: list[SyntheticTrial]
 
 
+CROSSING_PREDICTIONS = {
+    "pred": np.repeat([0, 1, 2, 1, 2], [40, 20, 20, 20, 20]),
+    "labels": np.repeat([0, 1, 1, 2, 2], [40, 20, 20, 20, 20]),
+}
+"""Three classes of 40 in three clusters of 40: cluster 0 is class 0, clusters 1 and 2 each hold 20 of classes 1
+and 2 (a partition that cuts across two classes)."""
+
+
 def _ablation_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
-    """cdc and scan x three arms x two datasets x five seeds; one cdc/ours/cifar10 seed fails."""
+    """cdc and scan x three arms x two datasets x five seeds; one cdc/ours/cifar10 seed fails; the scan/stl10
+    trials log ``CROSSING_PREDICTIONS``."""
     trials = []
     for method, dataset, (arm, overrides), seed in itertools.product(
         ["cdc", "scan"], ["cifar10", "stl10"], ARMS.items(), range(5)
@@ -155,14 +164,6 @@ def _ablation_trials(rng: np.random.Generator) -> list[SyntheticTrial]:
             trial.history = {k: v[:2] for k, v in trial.history.items()}
         trials.append(trial)
     return trials
-
-
-CROSSING_PREDICTIONS = {
-    "pred": np.repeat([0, 1, 2, 1, 2], [40, 20, 20, 20, 20]),
-    "labels": np.repeat([0, 1, 1, 2, 2], [40, 20, 20, 20, 20]),
-}
-"""Three classes of 40 in three clusters of 40: cluster 0 is class 0, clusters 1 and 2 each hold 20 of classes 1
-and 2 (a partition that cuts across two classes)."""
 
 
 def kmeans_reference(dataset: str, seed: int) -> dict[str, float]:
