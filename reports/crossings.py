@@ -23,6 +23,7 @@ from reports.render import EMPTY, TextTable
 from reports.runs import SweepRuns
 from reports.tables import REFERENCE_MARGIN, Summary, below_reference
 from trainables.metric_names import REFERENCE_METRICS
+from trainables.metrics import contingency
 
 MIN_SHARE = 0.15
 """A class counts in a cluster when it makes up at least this share of the cluster's members."""
@@ -46,13 +47,11 @@ def mixed_clusters(predictions: np.ndarray, labels: np.ndarray, min_share: float
     """The clusters of [N] ``predictions`` in which two or more of the [N] ``labels`` each hold ``min_share`` of
     the members, largest cluster first."""
     mixed = []
-    for cluster in np.unique(predictions):
-        members = labels[predictions == cluster]
-        values, counts = np.unique(members, return_counts=True)
-        order = np.argsort(-counts, kind="stable")
-        held = [(int(values[i]), int(counts[i])) for i in order if counts[i] >= min_share * members.size]
+    for cluster, counts in enumerate(contingency(labels, predictions)):
+        size = int(counts.sum())
+        held = [c for c in np.argsort(-counts, kind="stable") if counts[c] and counts[c] >= min_share * size]
         if len(held) > 1:
-            mixed.append(MixedCluster(int(cluster), int(members.size), tuple(held)))
+            mixed.append(MixedCluster(cluster, size, tuple((int(c), int(counts[c])) for c in held)))
     return sorted(mixed, key=lambda m: (-m.size, m.cluster))
 
 

@@ -34,6 +34,15 @@ def _check_pair(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.
     return y_true, y_pred
 
 
+def contingency(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """[K, C] int64 counts of samples in cluster k and class c (K = max cluster id + 1, C = max class + 1).
+
+    Raises:
+        ConfigError: the labels are not 1-D non-negative integers of one non-zero length.
+    """
+    return _contingency(*_check_pair(y_true, y_pred))
+
+
 def _contingency(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """[K, C] int64 counts of samples in cluster k and class c, for checked labels (K = max cluster id + 1)."""
     contingency = np.zeros((y_pred.max() + 1, y_true.max() + 1), dtype=np.int64)
