@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 ENCODER := $(WORKDIR)/encoders/digits_small_cnn.ckpt
 # MoCo-v2 epochs on digits: 500, the length of SCAN's reference pretext stage (3,500 steps at batch 256, a minute or
-# two on 2 cores). At 30 epochs (210 steps) CC's random heads cut across classes on 4 of 5 seeds (bundled_ablation.yaml).
+# two on 2 cores). At 30 epochs (210 steps) CC's random heads cut across classes on 4 of 5 seeds (see
+# bundled_ablation.yaml).
 PRETRAIN_EPOCHS ?= 500
 
 .PHONY: demo test install clean
