@@ -7,7 +7,9 @@ of spectral clustering.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -93,7 +95,7 @@ def mean_knn_distance_within_groups(x: np.ndarray, groups: list[np.ndarray], k: 
         group -= group.mean(axis=0, dtype=np.float64).astype(precision)
         distances[members] = _mean_knn_distance(group, min(k, members.size - 1))
 
-    with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:
+    with _core_pool() as pool:
         list(pool.map(search, groups))
     return distances
 
@@ -173,7 +175,7 @@ def kmeans(
     rng = np.random.default_rng(seed)
     training = _subsample(points, TRAINING_POINTS_PER_CENTROID * n_clusters, rng)
     screening = _subsample(training, max(SCREENING_POINTS_PER_CENTROID * n_clusters, SUBSAMPLE_MIN), rng)
-    with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:
+    with _core_pool() as pool:
         restarts_run = pool.map(lambda restart_rng: _restart(screening, n_clusters, restart_rng), rng.spawn(restarts))
         best_centres, _ = min(restarts_run, key=lambda centres_and_inertia: centres_and_inertia[1])
     best_centres, _ = _lloyd(training, best_centres, LLOYD_ITERATIONS, rng)
@@ -192,11 +194,17 @@ def _restart(points: np.ndarray, n_clusters: int, rng: np.random.Generator) -> t
     return _lloyd(points, kmeans_plus_plus(seeding, n_clusters, rng), SCREENING_ITERATIONS, rng)
 
 
-def _threads() -> int:
-    """Worker threads for work split into independent single-threaded pieces: OpenMP's thread count."""
+@contextmanager
+def _core_pool() -> Iterator[ThreadPoolExecutor]:
+    """A thread pool for work split into independent single-threaded pieces, with BLAS limited to one thread.
+
+    One worker per OpenMP thread, counted before the limit: inside ``threadpool_limits(1)`` OpenMP reports one.
+    """
     import faiss
 
-    return faiss.omp_get_max_threads()
+    workers = faiss.omp_get_max_threads()
+    with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+        yield pool
 
 
 def _lloyd(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
+import faiss
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
@@ -9,6 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from trainables.density import HIGH, LOW, MID, density_regions
 from trainables.errors import ConfigError
+from trainables import neighbours
 from trainables.neighbours import kmeans, kmeans_plus_plus, knn, mean_knn_distance_within_groups
 
 
@@ -79,6 +83,35 @@ def test_mean_knn_distance_within_groups_matches_brute_force_per_group() -> None
         pairwise = brute_force_distances(x[members] - x[members].mean(axis=0))
         expected[members] = np.sort(pairwise, axis=1)[:, : min(3, members.size - 1)].mean(axis=1)
     np.testing.assert_allclose(distances, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture
+def two_openmp_threads():
+    """OpenMP set to two threads in this thread, as on a 2-core machine, and restored after."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    yield
+    faiss.omp_set_num_threads(before)
+
+
+def meet_at(barrier: threading.Barrier, piece):
+    """``piece``, run only once as many threads as the barrier waits for are in it at once."""
+
+    def gated(*args):
+        barrier.wait()
+        return piece(*args)
+
+    return gated
+
+
+def test_kmeans_restarts_and_knn_groups_run_on_two_threads_at_once(two_openmp_threads, monkeypatch) -> None:
+    """A one-worker pool would leave each piece alone at its barrier, which then breaks (the timeout is a hang guard)."""
+    x, _ = blobs(3, [40, 40], dim=4)
+    barrier = threading.Barrier(2, timeout=60)
+    monkeypatch.setattr(neighbours, "_restart", meet_at(barrier, neighbours._restart))
+    kmeans(x, 2, seed=0, restarts=2)
+    monkeypatch.setattr(neighbours, "_mean_knn_distance", meet_at(barrier, neighbours._mean_knn_distance))
+    mean_knn_distance_within_groups(x, [np.arange(40), np.arange(40, 80)], k=3)
 
 
 def blobs(seed: int, sizes: list[int], dim: int = 4, spread: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
