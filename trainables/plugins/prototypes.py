@@ -6,7 +6,6 @@ Pure functions: labels in, weights and centres out. The initialisers build on th
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 from trainables.neighbours import mean_knn_distance_within_groups
 
@@ -48,7 +47,7 @@ def density_weights(
 def weighted_prototypes(
     features: np.ndarray, labels: np.ndarray, weights: np.ndarray, n_clusters: int
 ) -> np.ndarray:
-    """c_j = sum_{i in C_j} w_i z_i / sum_{i in C_j} w_i, accumulated in float64.
+    """c_j = sum_{i in C_j} w_i z_i / sum_{i in C_j} w_i, accumulated in float64 one cluster at a time.
 
     Args:
         features: [N, D] features z.
@@ -62,17 +61,20 @@ def weighted_prototypes(
     Raises:
         ValueError: if a cluster has no members (its prototype would be undefined).
     """
-    n = features.shape[0]
-    membership = sparse.csr_matrix(
-        (np.asarray(weights, dtype=np.float64), (np.asarray(labels), np.arange(n))),
-        shape=(n_clusters, n),
-    )
-    mass = np.asarray(membership.sum(axis=1)).ravel()
-    if np.any(mass <= 0):
-        empty = np.flatnonzero(mass <= 0).tolist()
+    weights = np.asarray(weights, dtype=np.float64)
+    prototypes = np.zeros((n_clusters, features.shape[1]), dtype=np.float32)
+    defined = np.zeros(n_clusters, dtype=bool)
+    for members in _cluster_members(labels):
+        member_weights = weights[members]
+        mass = member_weights.sum()
+        if mass > 0:
+            cluster = labels[members[0]]
+            prototypes[cluster] = member_weights @ features[members].astype(np.float64) / mass
+            defined[cluster] = True
+    if not defined.all():
+        empty = np.flatnonzero(~defined).tolist()
         raise ValueError(f"clusters {empty} have no members, so their prototypes are undefined")
-    sums = membership @ np.asarray(features, dtype=np.float64)
-    return (sums / mass[:, None]).astype(np.float32)
+    return prototypes
 
 
 def _cluster_members(labels: np.ndarray) -> list[np.ndarray]:
