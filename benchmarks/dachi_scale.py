@@ -6,21 +6,19 @@ three steps of ``DachiInit.centres`` two ways on the same points:
    scikit-learn's ``KMeans``;
 2. d_i, the mean distance to the k = 10 nearest neighbours inside each cluster: ``density_weights``
    (exact, one Gram product per cluster) against scikit-learn's ``NearestNeighbors`` per cluster, each on its own labels
-   (the same work when the partitions agree, which they do on this separable mixture);
+   (nearly the same work: the two partitions agree to an ARI of about 0.98 on this mixture);
 3. the weighted prototypes of Eq. 2 (one shared NumPy implementation, on each path's own labels and weights).
 Prints each step's seconds, the whole-initialisation seconds and ratios, the adjusted Rand index
 between the two K-means partitions and against the mixture components, and the largest d_i gap.
 Set OMP_NUM_THREADS to the cores to measure on (the target is stated for 2).
 
-Measured 2026-12-01, OMP_NUM_THREADS=2 on a quiet moment of the shared box, --restarts 1, before the K-means
-rework: whole init 5.7 s (K-means 4.0, kNN 1.0, prototypes 0.8) against scikit-learn's 55.0 s (52.3, 1.8, 0.9); the
-default 5 restarts took 28.9 s on the faiss path. After it (restarts screened in parallel on 64 points per centre,
-k-means++ on 16 per centre, Lloyd stopped once the inertia settles, only the winner polished; kNN as one Gram product
-per cluster), default 5 restarts, on a box loaded by other jobs: at load ~4, K-means 6.2-8.0 s wall (5.2 s CPU),
-kNN 1.0 s (0.65 s CPU) against scikit-learn's 3.4 s (2.4 s CPU) on the same labels, prototypes 0.25-1.2 s; ARI
-0.988 against the components. At load ~15 the faiss path took 47 s wall and scikit-learn's 5 restarts did not
-finish in 45 minutes. The kNN ratio is bounded by arithmetic: both paths compute each cluster's n^2 D Gram matrix
-(ours in float32, half of it), so about 3-4x, not 5x.
+Measured 2026-12-02, OMP_NUM_THREADS=2 on a quiet 2-core box, once both thread pools (the K-means restarts and the
+per-cluster kNN) really ran on two threads: until then ``threadpool_limits(1)`` was entered before OpenMP's thread count
+was read, so each pool had one worker. Default 5 restarts: whole init 2.43 s against scikit-learn's 95.4 s (39x);
+K-means 2.01 s (46x), kNN 0.32 s against 1.77 s (5.5x), prototypes 0.09 s. With --restarts 1: whole init 1.57 s
+against 20.9 s, kNN 5.7x. scikit-learn's per-cluster kNN runs on one core (its CPU seconds equal its wall seconds), so
+the kNN ratio is 3.0-3.2x in CPU seconds: both paths compute each cluster's n^2 D Gram matrix (ours in float32, half
+of it), and ours spreads the clusters over the cores.
 
 Usage:
     python benchmarks/dachi_scale.py [--samples 100000] [--dim 512] [--clusters 200] [--k 10] [--restarts 5]
