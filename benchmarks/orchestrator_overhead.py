@@ -24,7 +24,15 @@ What the fixed cost is made of (2 quiet cores, timestamps around each phase of `
   trial (the in-process timing pays it in its warm-up trial);
 - Ray's shutdown when the CLI exits, 1.8 s.
 
-Usage: python benchmarks/orchestrator_overhead.py --trials 8 --epochs 20
+With ``--address auto`` the sweeps join a Ray already running on this machine (``ray start --head --num-cpus 2``)
+instead of starting and stopping their own: the same figures without Ray's start and shutdown, as a user who keeps
+Ray up between sweeps pays them.
+
+Measured 2026-12-02 on a quiet 2-core box, one run each, Ray started by each sweep / standing Ray: in-process 2.0 /
+2.2 s per trial; time to the first trial 11.7 / 8.6 s; fixed start-up (slope) 12.2 / 11.7 s; throughput with 2 at a
+time 0.54x / 0.73x. Run to run, on this shared box, the in-process trial took 2.0-3.0 s and the first trial 11.7-17.2 s.
+
+Usage: python benchmarks/orchestrator_overhead.py --trials 8 --epochs 20 [--address auto]
 """
 
 from __future__ import annotations
@@ -77,7 +85,7 @@ def in_process(root: Path, cache: Path, trials: int, epochs: int) -> float:
 
 
 def through_dcsweep(
-    folder: Path, root: Path, cache: Path, trials: int, epochs: int, concurrent: int
+    folder: Path, root: Path, cache: Path, trials: int, epochs: int, concurrent: int, address: str | None
 ) -> tuple[float, float]:
     """Wall seconds of ``dcsweep run`` over the trials in a fresh workdir, and seconds until its first trial started."""
     spec = folder / f"overhead{concurrent}x{trials}.yaml"
@@ -87,7 +95,10 @@ def through_dcsweep(
     dcsweep = Path(sys.executable).with_name("dcsweep")
     workdir = folder / f"work{concurrent}x{trials}"
     launched, start = time.time(), time.perf_counter()
-    subprocess.run([str(dcsweep), "run", str(spec), "--workdir", str(workdir)], check=True, stdout=subprocess.DEVNULL)
+    joining = ["--address", address] if address else []
+    subprocess.run(
+        [str(dcsweep), "run", str(spec), "--workdir", str(workdir), *joining], check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - start, first_trial_start(workdir) - launched
 
 
@@ -105,15 +116,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--address", help="join this running Ray (e.g. auto) instead of starting one per sweep")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dcsweep-overhead-") as scratch:
         folder = Path(scratch)
         root, cache = write_data(folder), folder / "cache"
         sequential = in_process(root, cache, args.trials, args.epochs)
-        half, _ = through_dcsweep(folder, root, cache, args.trials // 2, args.epochs, concurrent=1)
-        serial, first_serial = through_dcsweep(folder, root, cache, args.trials, args.epochs, concurrent=1)
-        parallel, first_parallel = through_dcsweep(folder, root, cache, args.trials, args.epochs, concurrent=2)
-    print(f"{args.trials} trials x {args.epochs} epochs")
+        half, _ = through_dcsweep(folder, root, cache, args.trials // 2, args.epochs, 1, args.address)
+        serial, first_serial = through_dcsweep(folder, root, cache, args.trials, args.epochs, 1, args.address)
+        parallel, first_parallel = through_dcsweep(folder, root, cache, args.trials, args.epochs, 2, args.address)
+    print(f"{args.trials} trials x {args.epochs} epochs, Ray: {args.address or 'started by each sweep'}")
     print(f"in-process, sequential:        {sequential:8.1f} s  ({sequential / args.trials:.1f} s/trial)")
     slope = (serial - half) / (args.trials - args.trials // 2)
     print(f"dcsweep run, 1 concurrent, N/2: {half:7.1f} s")
