@@ -10,9 +10,9 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
+from trainables import neighbours
 from trainables.density import HIGH, LOW, MID, density_regions
 from trainables.errors import ConfigError
-from trainables import neighbours
 from trainables.neighbours import kmeans, kmeans_plus_plus, knn, mean_knn_distance_within_groups
 
 
@@ -48,8 +48,8 @@ def test_knn_clips_k_and_handles_a_single_point() -> None:
     x = np.random.default_rng(2).normal(size=(4, 3))
     distances, indices = knn(x, 10)
     assert distances.shape == indices.shape == (4, 3)
-    for row, neighbours in enumerate(indices):
-        assert sorted(neighbours) == sorted(set(range(4)) - {row})
+    for row, row_neighbours in enumerate(indices):
+        assert sorted(row_neighbours) == sorted(set(range(4)) - {row})
     distances, indices = knn(x[:1], 10)
     assert distances.shape == indices.shape == (1, 0)
 
