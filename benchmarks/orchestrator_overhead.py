@@ -16,13 +16,15 @@ directly (CLI imports, feature cache check, MLflow database creation, Ray start,
 
 What the fixed cost is made of (2 quiet cores, timestamps around each phase of ``dcsweep run``), about:
 - the CLI's imports and planning the trials (torch) 2.4 s;
-- Ray's start 3.3 s: its helper processes fill both cores, so running the driver's own work beside it gains nothing;
+- Ray's start 2.7-3.7 s: its helper processes keep the two cores 55-75% busy, and running the driver's feature
+  check beside it gained nothing when tried;
 - the feature-cache prefill with its view check, and opening the sweep in MLflow, 1.3 s;
 - each trial actor's imports (torch, ray.tune, MLflow) 3 s: Tune gives trainables their own runtime_env, so every
   actor is a new process, not one of the workers Ray prestarts;
 - torch._dynamo, which torch.optim imports on the first optimizer a process builds, 0.9-1.5 s in each actor's first
   trial (the in-process timing pays it in its warm-up trial);
-- Ray's shutdown when the CLI exits, 1.8 s.
+- Ray's shutdown when the CLI exits, 1.4-1.9 s, mostly idle: Ray stops the GCS first, and then waits out its 1 s grace
+  period on the autoscaler's monitor, whose SIGTERM handler tries to report to the GCS that is gone.
 
 With ``--address auto`` the sweeps join a Ray already running on this machine (``ray start --head --num-cpus 2``)
 instead of starting and stopping their own: the same figures without Ray's start and shutdown, as a user who keeps
